@@ -1,0 +1,10 @@
+"""LDARNet: a DNA masked-language model that learns where to put its token boundaries."""
+
+from .config import LDARNetConfig
+from .outputs import BoundaryOutput, LDARNetOutput
+from .vocab import (
+    A_ID, C_ID, G_ID, MASK_ID, N_ID, PAD_ID, T_ID, VOCAB_SIZE,
+    batch_encode, decode, encode, reverse_complement,
+)
+
+__version__ = "0.1.0"
