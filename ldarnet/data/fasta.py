@@ -5,6 +5,7 @@ pyfaidx does the indexing and the reads. This module only handles what pyfaidx c
 - a **plain gzip** FASTA (``gzip file.fa``, not ``bgzip``) cannot be indexed, so it is decompressed
   once into a cache directory, with a message saying so; later calls reuse the cached copy as long
   as the source file's size and modification time are unchanged;
+- a **bgzip** FASTA is read in place by pyfaidx (it needs a ``.gzi`` block index besides the ``.fai``);
 - the ``.fai`` index is built on first use, atomically (a temporary file renamed into place), next
   to the FASTA, or in the cache directory when the FASTA's own directory is read-only;
 - every failure (missing file, empty FASTA, malformed FASTA, corrupt gzip) raises one
@@ -19,6 +20,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import zlib
@@ -80,8 +82,8 @@ def open_fasta(
     """
     plain, index = _prepare(Path(path), cache_dir=cache_dir, quiet=quiet)
     try:
-        fasta = pyfaidx.Fasta(str(plain), indexname=str(index), sequence_always_upper=uppercase,
-                              rebuild=False, build_index=False)
+        fasta = pyfaidx.Fasta(str(plain), indexname=str(index), gzi_indexname=_gzi_for(index),
+                              sequence_always_upper=uppercase, rebuild=False, build_index=False)
     except (pyfaidx.FastaIndexingError, pyfaidx.FastaNotFoundError, OSError, ValueError) as err:
         raise FastaError(f"{path}: cannot open as FASTA: {err}") from None
     if not fasta.keys() or all(len(fasta[name]) == 0 for name in fasta.keys()):
@@ -124,7 +126,9 @@ def _prepare(path: Path, *, cache_dir, quiet: bool) -> tuple[Path, Path]:
     index = Path(str(plain) + ".fai")
     if not _writable_dir(plain.parent):
         index = cache / f"{plain.name}.{_source_key(plain)}.fai"
-    if not index.exists() or index.stat().st_mtime < plain.stat().st_mtime:
+    gzi = _gzi_for(index)
+    stale = not index.exists() or index.stat().st_mtime < plain.stat().st_mtime
+    if stale or (_is_bgzf(head) and not Path(gzi).exists()):
         _build_index(plain, index, shown=path)
     return plain, index
 
@@ -135,7 +139,13 @@ def _is_bgzf(head: bytes) -> bool:
 
 
 def _writable_dir(directory: Path) -> bool:
-    return os.access(directory, os.W_OK | os.X_OK)
+    # os.access says yes to root even for an r-x folder; honour the mode bits so that shared,
+    # read-only data folders never get index files written into them.
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_IWUSR) and os.access(directory, os.W_OK | os.X_OK)
 
 
 def _source_key(path: Path) -> str:
@@ -173,15 +183,22 @@ def _decompress_once(path: Path, cache: Path, *, quiet: bool) -> Path:
     return target
 
 
+def _gzi_for(index: Path) -> str:
+    """The BGZF block index that goes with ``index`` (pyfaidx only uses it for bgzip files)."""
+    return str(index)[: -len(".fai")] + ".gzi"
+
+
 def _build_index(plain: Path, index: Path, *, shown: Path) -> None:
-    """Build ``index`` for ``plain`` with pyfaidx in a temporary file, then rename it into place."""
+    """Build ``index`` (and the .gzi of a bgzip file) with pyfaidx under temporary names, then rename."""
     _mkdir(index.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{index.name}.", suffix=".part", dir=index.parent)
-    os.close(fd)
-    os.unlink(tmp)  # pyfaidx refuses nothing, but it must create the file itself
+    tmp = str(index.parent / f".{index.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+    tmp_gzi = tmp[: -len(".part")] + ".gzi.part"
     try:
-        faidx = pyfaidx.Faidx(str(plain), indexname=tmp, rebuild=True, build_index=True)
+        # pyfaidx reuses an index that merely exists, so the temporary names must not exist yet
+        faidx = pyfaidx.Faidx(str(plain), indexname=tmp, gzi_indexname=tmp_gzi, rebuild=True, build_index=True)
         faidx.close()
+        if Path(tmp_gzi).exists():
+            os.replace(tmp_gzi, _gzi_for(index))
         os.replace(tmp, index)
     except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as err:
         raise FastaError(f"{shown}: not a valid FASTA: {err}") from None
@@ -189,6 +206,7 @@ def _build_index(plain: Path, index: Path, *, shown: Path) -> None:
         raise FastaError(f"{shown}: cannot index ({err})") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+        Path(tmp_gzi).unlink(missing_ok=True)
 
 
 def _mkdir(directory: Path) -> None:
