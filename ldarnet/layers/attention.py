@@ -1,0 +1,96 @@
+"""Non-causal local attention (each token sees positions within +-W) with rotary embeddings.
+
+Memory is linear in length: queries are cut into blocks of ``block_size`` and each block attends to
+its own key window of ``block_size + 2W`` positions through ``scaled_dot_product_attention`` on 4-D
+tensors (windows folded into the batch), a few blocks at a time. No L x L mask is ever built, so
+L = 65,536 runs on a laptop. ``window == -1`` (or a window that covers the whole sequence) falls
+back to ordinary masked attention.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def rotary_tables(length: int, dim: int, device, dtype, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    angles = torch.cat([angles, angles], dim=-1)  # (L, dim)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the first ``cos.shape[-1]`` channels of x (B, L, H, Dh), half-split (GPT-NeoX) convention."""
+    dim = cos.shape[-1]
+    rot, rest = x[..., :dim], x[..., dim:]
+    x1, x2 = rot.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)
+    rot = rot * cos[None, :, None, :] + rotated * sin[None, :, None, :]
+    return torch.cat([rot, rest], dim=-1)
+
+
+class LocalAttention(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, rotary_dim: int, window: int,
+                 block_size: int = 256, blocks_per_call: int = 32):
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, d_model // num_heads
+        self.rotary_dim, self.window = rotary_dim, window
+        self.block_size, self.blocks_per_call = block_size, blocks_per_call
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=False)
+        self.out_proj._residual_out = True
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, L, d), mask (B, L) bool -> (B, L, d), zero at pads."""
+        b, length, d = x.shape
+        q, k, v = self.qkv(x).view(b, length, 3, self.num_heads, self.head_dim).unbind(dim=2)
+        if self.rotary_dim:
+            cos, sin = rotary_tables(length, self.rotary_dim, x.device, q.dtype)
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if self.window < 0 or length <= self.window + 1:
+            out = self._dense(q, k, v, mask)
+        else:
+            out = self._banded(q, k, v, mask)
+        return self.out_proj(out.reshape(b, length, d)) * mask.unsqueeze(-1).to(x.dtype)
+
+    def _dense(self, q, k, v, mask):
+        # Pads attend to themselves only, so no row of the mask is empty (an empty row gives NaN).
+        allowed = mask[:, None, None, :] | torch.eye(q.shape[1], dtype=torch.bool, device=q.device)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed)
+        return out.transpose(1, 2)
+
+    def _banded(self, q, k, v, mask):
+        b, length, h, dh = q.shape
+        W, Bq = self.window, min(self.block_size, length)
+        n_blocks = -(-length // Bq)
+        padded = n_blocks * Bq
+        span = Bq + 2 * W  # keys seen by one query block
+        q = F.pad(q, (0, 0, 0, 0, 0, padded - length))
+        # keys/values/validity padded by W on the left and W + block padding on the right
+        k = F.pad(k, (0, 0, 0, 0, W, W + padded - length))
+        v = F.pad(v, (0, 0, 0, 0, W, W + padded - length))
+        valid = F.pad(mask, (W, W + padded - length), value=False)
+        offset = torch.arange(span, device=q.device)[None, :] - torch.arange(Bq, device=q.device)[:, None]
+        band = (offset >= 0) & (offset <= 2 * W)  # (Bq, span): key j of the window is within +-W of query i
+        own = offset == W  # each query's own position, always allowed (see _dense)
+        out = torch.empty(b, padded, h, dh, dtype=q.dtype, device=q.device)
+        step = self.blocks_per_call
+        for first in range(0, n_blocks, step):
+            last = min(first + step, n_blocks)
+            nb = last - first
+            start, stop = first * Bq, last * Bq + 2 * W
+            kw = k[:, start:stop].unfold(1, span, Bq)  # (b, nb, h, dh, span)
+            vw = v[:, start:stop].unfold(1, span, Bq)
+            vm = valid[:, start:stop].unfold(1, span, Bq)  # (b, nb, span)
+            qb = q[:, first * Bq:last * Bq].reshape(b, nb, Bq, h, dh)
+            allowed = (band[None, None] & vm[:, :, None, :]) | own[None, None]
+            o = F.scaled_dot_product_attention(
+                qb.permute(0, 1, 3, 2, 4).reshape(b * nb, h, Bq, dh),
+                kw.permute(0, 1, 2, 4, 3).reshape(b * nb, h, span, dh),
+                vw.permute(0, 1, 2, 4, 3).reshape(b * nb, h, span, dh),
+                attn_mask=allowed.reshape(b * nb, 1, Bq, span),
+            )
+            out[:, first * Bq:last * Bq] = o.view(b, nb, h, Bq, dh).permute(0, 1, 3, 2, 4).reshape(b, nb * Bq, h, dh)
+        return out[:, :length]

@@ -1,0 +1,148 @@
+"""Linear recurrences in matrix ("chunked") form, with slow sequential references for tests.
+
+Two primitives, both pure PyTorch:
+
+- ``linear_scan``: ``s_t = exp(a_t) * s_{t-1} + u_t``, a diagonal scalar-decay recurrence. It is the
+  EMA of the dechunker and the inter-chunk pass of the SSD.
+- ``ssd_chunked``: the Mamba-2 state-space dual (Dao & Gu 2024, the four-step matrix form) with one
+  B/C group: ``h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T``, ``y_t = h_t C_t``.
+
+Both split the sequence into chunks of ``chunk_size``. Inside a chunk the recurrence is a lower-
+triangular matrix product; the state carried between chunks is itself a ``linear_scan`` over the
+chunks, evaluated recursively, so there is no Python loop over time and the cost stays linear in
+length (the chunk-to-chunk pass is not the O(n_chunks^2) matrix of the reference listing).
+
+Numerics: decays are summed with a masked cumulative sum ("stable segsum") and the upper triangle is
+set to -inf *before* ``exp``, so neither the forward nor the backward pass meets ``inf * 0``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def segsum(a: torch.Tensor) -> torch.Tensor:
+    """Pairwise sums of log-decays: (..., T) -> (..., T, T).
+
+    ``out[..., i, j] = a[j+1] + ... + a[i]`` for ``j <= i`` (0 on the diagonal), ``-inf`` above it.
+    """
+    T = a.shape[-1]
+    x = a.unsqueeze(-1).expand(*a.shape, T)  # x[..., i, j] = a[i]
+    strict = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
+    x = x.masked_fill(~strict, 0.0).cumsum(dim=-2)
+    return x.masked_fill(~strict.logical_or(torch.eye(T, dtype=torch.bool, device=a.device)), float("-inf"))
+
+
+def _pad_time(t: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Right-pad dim 1 with zeros to a multiple of ``multiple`` (zero log-decay = no decay, zero input)."""
+    extra = (-t.shape[1]) % multiple
+    if not extra:
+        return t
+    pad = [0, 0] * (t.dim() - 2) + [0, extra]
+    return F.pad(t, pad)
+
+
+def linear_scan(log_a: torch.Tensor, u: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
+    """All states of ``s_t = exp(log_a_t) * s_{t-1} + u_t`` with ``s_{-1} = 0``.
+
+    Parameters
+    ----------
+    log_a : torch.Tensor
+        (B, L, H) log-decays, <= 0.
+    u : torch.Tensor
+        (B, L, H, D) inputs.
+    chunk_size : int
+        Positions per chunk of the matrix form.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, L, H, D) states, dtype of ``u``.
+    """
+    b, length, h, d = u.shape
+    Q = chunk_size
+    if length <= Q:
+        decay = torch.exp(segsum(log_a.transpose(1, 2)))  # (b, h, l, l)
+        return (decay @ u.transpose(1, 2)).transpose(1, 2)
+    a = _pad_time(log_a, Q)
+    x = _pad_time(u, Q)
+    c = a.shape[1] // Q
+    a = a.view(b, c, Q, h).permute(0, 3, 1, 2)  # (b, h, c, Q)
+    x = x.view(b, c, Q, h, d).permute(0, 3, 1, 2, 4)  # (b, h, c, Q, d)
+    within = torch.exp(segsum(a)) @ x  # (b, h, c, Q, d): states from inputs of the same chunk
+    a_cum = a.cumsum(dim=-1)  # decay from the chunk start to each position
+    carried = linear_scan(a_cum[..., -1].transpose(1, 2), within[..., -1, :].transpose(1, 2), Q)  # (b, c, h, d)
+    carried = F.pad(carried, (0, 0, 0, 0, 1, 0))[:, :-1].transpose(1, 2)  # state entering each chunk
+    s = within + torch.exp(a_cum).unsqueeze(-1) * carried.unsqueeze(-2)
+    return s.permute(0, 2, 3, 1, 4).reshape(b, c * Q, h, d)[:, :length]
+
+
+def ssd_chunked(
+    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk_size: int = 64
+) -> torch.Tensor:
+    """Mamba-2 SSD output (without the D skip) in chunked matrix form.
+
+    Parameters
+    ----------
+    x : (batch, L, H, P) inputs per head.
+    dt : (batch, L, H) positive step sizes (after softplus).
+    A : (H,) or (batch, 1, H) negative decay rates.
+    B, C : (batch, L, N) input and output projections, shared by all heads (one group).
+    chunk_size : int
+
+    Returns
+    -------
+    torch.Tensor
+        (batch, L, H, P).
+    """
+    b, length, h, p = x.shape
+    n = B.shape[-1]
+    Q = chunk_size
+    a = _pad_time(dt * A, Q)  # (b, L', h) log-decays
+    xdt = _pad_time(x * dt.unsqueeze(-1), Q)
+    Bp, Cp = _pad_time(B, Q), _pad_time(C, Q)
+    c = a.shape[1] // Q
+    a = a.view(b, c, Q, h).permute(0, 3, 1, 2)  # (b, h, c, Q)
+    X = xdt.view(b, c, Q, h, p).permute(0, 3, 1, 2, 4)  # (b, h, c, Q, p)
+    Bc, Cc = Bp.view(b, 1, c, Q, n), Cp.view(b, 1, c, Q, n)
+
+    seg = segsum(a)  # (b, h, c, Q, Q)
+    # 1. outputs from inputs of the same chunk: (C_t . B_s) * decay(s -> t) * x_s
+    y = (torch.exp(seg) * (Cc @ Bc.transpose(-1, -2))) @ X
+    # 2. state at the end of each chunk from its own inputs
+    to_end = torch.exp(seg[..., -1, :]).unsqueeze(-1)  # (b, h, c, Q, 1)
+    states = (X * to_end).transpose(-1, -2) @ Bc  # (b, h, c, p, n)
+    # 3. states carried across chunks: a scalar-decay scan over chunks
+    a_cum = a.cumsum(dim=-1)
+    chunk_decay = a_cum[..., -1].transpose(1, 2)  # (b, c, h)
+    flat = states.permute(0, 2, 1, 3, 4).reshape(b, c, h, p * n)
+    carried = linear_scan(chunk_decay, flat, Q)
+    carried = F.pad(carried, (0, 0, 0, 0, 1, 0))[:, :-1]  # state entering each chunk
+    carried = carried.view(b, c, h, p, n).permute(0, 2, 1, 3, 4)  # (b, h, c, p, n)
+    # 4. outputs from the carried state
+    y = y + (Cc @ carried.transpose(-1, -2)) * torch.exp(a_cum).unsqueeze(-1)
+    return y.permute(0, 2, 3, 1, 4).reshape(b, c * Q, h, p)[:, :length]
+
+
+def linear_scan_sequential(log_a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Reference for ``linear_scan``: one Python step per position. Slow; tests and benchmarks only."""
+    s = torch.zeros_like(u[:, 0])
+    out = []
+    for t in range(u.shape[1]):
+        s = torch.exp(log_a[:, t]).unsqueeze(-1) * s + u[:, t]
+        out.append(s)
+    return torch.stack(out, dim=1)
+
+
+def ssd_sequential(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Reference for ``ssd_chunked``: the recurrent form, one Python step per position."""
+    b, length, h, p = x.shape
+    state = x.new_zeros(b, h, p, B.shape[-1])
+    decay = torch.exp(dt * A)  # (b, L, h)
+    out = []
+    for t in range(length):
+        inp = (x[:, t] * dt[:, t].unsqueeze(-1)).unsqueeze(-1) * B[:, t, None, None, :]
+        state = decay[:, t, :, None, None] * state + inp
+        out.append(state @ C[:, t, None, :, None])
+    return torch.stack(out, dim=1).squeeze(-1)

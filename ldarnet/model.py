@@ -1,0 +1,158 @@
+"""LDARNet: embedding -> nested (encoder, chunk, inner, dechunk, decoder) stages -> MLM head."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import checkpoint
+from .chunking import Router, chunk, confidence_ste, dechunk, ratio_loss
+from .config import LDARNetConfig
+from .layers.blocks import Isotropic
+from .outputs import BoundaryOutput, LDARNetOutput
+from .vocab import PAD_ID
+
+
+class Stage(nn.Module):
+    """One nesting level. Innermost: a backbone. Otherwise: encoder, router, inner level, decoder."""
+
+    def __init__(self, config: LDARNetConfig, level: int = 0):
+        super().__init__()
+        spec = config.levels[level]
+        self.d = config.d_model[level]
+        self.is_backbone = "backbone" in spec
+        if self.is_backbone:
+            self.backbone = Isotropic(spec["backbone"], config, level)
+            return
+        self.encoder = Isotropic(spec["encoder"], config, level)
+        self.router = Router(self.d, config.router[level], config.target_ratio[level])
+        self.inner = Stage(config, level + 1)
+        self.decoder = Isotropic(spec["decoder"], config, level)
+        # zero-initialised skip from the encoder output, kept in fp32 (H-Net)
+        self.residual_proj = nn.Linear(self.d, self.d)
+        nn.init.zeros_(self.residual_proj.weight)
+        nn.init.zeros_(self.residual_proj.bias)
+        self.residual_proj.weight._no_reinit = True
+        extra = config.d_model[level + 1] - self.d
+        # learned filler for the extra channels of a wider inner level (zero at init)
+        self.pad_dimension = nn.Parameter(torch.zeros(extra)) if extra else None
+
+    def _widen(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pad_dimension is None:
+            return h
+        fill = self.pad_dimension.to(h.dtype).expand(*h.shape[:-1], -1) * mask.unsqueeze(-1).to(h.dtype)
+        return torch.cat([h, fill], dim=-1)
+
+    def route(self, h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor):
+        h = self.encoder(h, mask, lengths)
+        p, boundary = self.router(h, mask)
+        return h, p, boundary, BoundaryOutput(p, boundary, boundary.sum(dim=1))
+
+    def forward(self, h, mask, lengths, boundaries: list[BoundaryOutput], ratio_terms: list[torch.Tensor]):
+        if self.is_backbone:
+            return self.backbone(h, mask, lengths)
+        h, p, boundary, out = self.route(h, mask, lengths)
+        boundaries.append(out)
+        if self.router.kind == "learned":
+            ratio_terms.append(ratio_loss(p, boundary, mask, self.router.target_ratio))
+        chunks, order, chunk_mask = chunk(h, boundary)
+        inner = self.inner(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries, ratio_terms)
+        up = dechunk(inner[..., : self.d], torch.gather(p, 1, order), chunk_mask, boundary)
+        h = up * confidence_ste(p, boundary).unsqueeze(-1).to(up.dtype) + self.residual_proj(h.float()).to(up.dtype)
+        return self.decoder(h, mask, lengths)
+
+    def boundaries_only(self, h, mask, lengths, boundaries: list[BoundaryOutput]) -> None:
+        if self.is_backbone:
+            return
+        h, _, boundary, out = self.route(h, mask, lengths)
+        boundaries.append(out)
+        chunks, _, chunk_mask = chunk(h, boundary)
+        self.inner.boundaries_only(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries)
+
+
+class LDARNet(nn.Module):
+    """The LDARNet masked language model. See ``LDARNetConfig`` for the architecture knobs."""
+
+    def __init__(self, config: LDARNetConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model[0])
+        self.stage = Stage(config, 0)
+        self.lm_head = nn.Linear(config.d_model[0], config.vocab_size, bias=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        std = self.config.initializer_range
+        n_residual = sum(1 for m in self.modules() if getattr(m, "_residual_out", False))
+        for module in self.modules():
+            if isinstance(module, nn.Linear) and not getattr(module.weight, "_no_reinit", False):
+                # residual-branch outputs are shrunk so the residual stream does not grow with depth (GPT-2/H-Net)
+                scale = 1 / math.sqrt(max(n_residual, 1)) if getattr(module, "_residual_out", False) else 1.0
+                nn.init.normal_(module.weight, std=std * scale)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.embedding.weight, std=std)
+
+    # -- inputs --------------------------------------------------------------------------------
+    @staticmethod
+    def _mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
+        mask = input_ids != PAD_ID if attention_mask is None else attention_mask.bool()
+        if mask.shape != input_ids.shape:
+            raise ValueError(f"attention_mask shape {tuple(mask.shape)} differs from input_ids {tuple(input_ids.shape)}")
+        lengths = mask.sum(dim=1)
+        right_padded = torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None]
+        if not torch.equal(mask, right_padded):
+            raise ValueError("attention_mask must be right-padded: ones for real bases, then zeros")
+        return mask, lengths
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> LDARNetOutput:
+        """input_ids (B, L) int64, attention_mask (B, L) 0/1 (default: input_ids != PAD_ID),
+        labels (B, L) int64 with -100 where no loss is taken."""
+        mask, lengths = self._mask(input_ids, attention_mask)
+        h = self.embedding(input_ids) * mask.unsqueeze(-1)
+        boundaries: list[BoundaryOutput] = []
+        ratio_terms: list[torch.Tensor] = []
+        h = self.stage(h, mask, lengths, boundaries, ratio_terms)
+        logits = self.lm_head(h)
+        ratio = torch.stack(ratio_terms).sum() if ratio_terms else h.new_zeros((), dtype=torch.float32)
+        out = LDARNetOutput(logits=logits, hidden_states=h, ratio_loss=ratio, boundaries=boundaries)
+        if labels is not None:
+            out.mlm_loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+            out.loss = out.mlm_loss + self.config.ratio_loss_weight * ratio
+        return out
+
+    def extract_boundaries(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[BoundaryOutput]:
+        """Boundaries of every stage from the embedding, encoders and routers alone (no backbone, no decoder)."""
+        mask, lengths = self._mask(input_ids, attention_mask)
+        boundaries: list[BoundaryOutput] = []
+        self.stage.boundaries_only(self.embedding(input_ids) * mask.unsqueeze(-1), mask, lengths, boundaries)
+        return boundaries
+
+    # -- parameters ----------------------------------------------------------------------------
+    def parameter_levels(self) -> dict[str, int]:
+        """Nesting level of every parameter (0 = outermost; embedding and head count as level 0)."""
+        return {name: name.count("inner.") for name, _ in self.named_parameters()}
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
+        return checkpoint.save(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "LDARNet":
+        """Load a model written by ``save_pretrained``. Never unpickles; raises ValueError on a bad checkpoint."""
+        config, state = checkpoint.load(directory, map_location)
+        model = cls(config)
+        checkpoint.restore(model, state, directory)
+        return model.to(map_location)
