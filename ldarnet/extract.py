@@ -1,0 +1,436 @@
+"""Per-base boundary probabilities over sequences of any length, and the ``ldarnet boundaries`` command.
+
+Boundaries depend only on the embedding, the outer encoder and the router, so extraction calls
+``model.extract_boundaries`` (stage 0) and never the backbone or the decoder.
+
+A sequence longer than ``window`` is cut into windows that overlap by at least ``overlap`` bases.
+Each base takes its probability from exactly one window: consecutive windows split their overlap
+at its midpoint, so every base is at least ``overlap // 2`` bases from the edge of the window it
+is read from, except within ``overlap // 2`` of a real sequence end. The router forces a boundary
+(p = 1) at the first base of every window; because ``overlap >= 2``, that forced value reaches the
+output only at a real sequence start.
+
+Windows are read lazily and run ``batch_size`` at a time, so memory stays bounded whatever the
+genome size. A window made only of N is computed once per length and reused: the model's output
+on it depends on nothing else.
+
+All coordinates are 0-based, half-open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .vocab import N_ID, PAD_ID, encode
+
+DEFAULT_WINDOW = 4096
+DEFAULT_OVERLAP = 512
+DEFAULT_BATCH_SIZE = 2
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of sequence extracted as a whole: a FASTA record or a BED region.
+
+    ``name`` labels the result (the record name, or ``chrom:start-end`` for a region); ``chrom``,
+    ``start`` and ``end`` place it on its record (0-based, half-open). The model sees only the bases
+    of the segment, so a region's first base is a sequence start.
+    """
+
+    name: str
+    chrom: str
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Stitched output for ``segment`` over ``[start, start + len(prob))`` on ``segment.chrom``.
+
+    ``prob`` is (n,) float16 boundary probability; ``mask`` is (n,) bool, the model's own boundary
+    decision. The pieces of a segment arrive in order and tile it exactly.
+    """
+
+    segment: Segment
+    start: int
+    prob: np.ndarray
+    mask: np.ndarray
+
+
+def check_tiling(window: int, overlap: int, batch_size: int) -> None:
+    """Raise ValueError unless ``2 <= overlap < window`` and ``batch_size >= 1``."""
+    for name, value in (("window", window), ("overlap", overlap), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1")
+    if overlap < 2:
+        raise ValueError(f"overlap={overlap} must be at least 2, or each window's forced boundary at its first base leaks into the output")
+    if window <= overlap:
+        raise ValueError(f"window={window} must be larger than overlap={overlap}")
+
+
+def plan_windows(length: int, window: int, overlap: int) -> np.ndarray:
+    """Where the windows over a sequence of ``length`` bases go, and which bases each one supplies.
+
+    Returns
+    -------
+    np.ndarray
+        (n_windows, 4) int64, one row ``[window_start, window_end, core_start, core_end]`` per
+        window, relative to the sequence start. Windows are ``window`` long (one shorter window if
+        ``length <= window``), spread evenly from 0 to ``length`` with overlaps of at least
+        ``overlap``; the cores tile ``[0, length)`` exactly.
+    """
+    check_tiling(window, overlap, 1)
+    if length <= window:
+        return np.array([[0, length, 0, length]], dtype=np.int64)
+    n = -(-(length - window) // (window - overlap)) + 1
+    starts = (np.arange(n, dtype=np.int64) * (length - window)) // (n - 1)
+    ends = starts + window
+    cuts = (starts[1:] + ends[:-1]) // 2
+    core_start = np.concatenate([[0], cuts])
+    core_end = np.concatenate([cuts, [length]])
+    return np.stack([starts, ends, core_start, core_end], axis=1)
+
+
+def iter_boundaries(
+    model: torch.nn.Module,
+    segments: Iterable[Segment],
+    fetch: Callable[[str, int, int], str],
+    *,
+    window: int = DEFAULT_WINDOW,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> Iterator[Piece]:
+    """Stream stitched stage-0 boundaries over ``segments``, a batch of windows at a time.
+
+    Parameters
+    ----------
+    model
+        An ``LDARNet`` (or anything with its ``extract_boundaries(input_ids, attention_mask)``).
+    segments
+        The stretches to extract, each covered exactly once by the pieces yielded for it.
+    fetch
+        ``fetch(chrom, start, end)`` returns the bases ``[start, end)`` of record ``chrom`` as text.
+    window, overlap, batch_size
+        Window length, minimum overlap between neighbouring windows, windows per model call.
+    device
+        Where the model runs (default: where its parameters are).
+
+    Yields
+    ------
+    Piece
+        In segment order and, within a segment, in coordinate order.
+    """
+    check_tiling(window, overlap, batch_size)
+    segments = list(segments)
+    if device is None:
+        device = next(iter(model.parameters()), torch.empty(0)).device
+    model.eval()
+    all_n: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # window length -> model output on an all-N window
+    buffer: list[list] = []  # [segment, plan row, ids or None, prob or None, mask or None], in output order
+    bar = tqdm(total=sum(s.length for s in segments), unit="bp", unit_scale=True, disable=not progress, desc="boundaries")
+
+    def drain() -> Iterator[Piece]:
+        pending = [entry for entry in buffer if entry[3] is None]
+        if pending:
+            _run_batch(model, pending, device, all_n)
+        for seg, row, _, prob, mask in buffer:
+            core = slice(int(row[2] - row[0]), int(row[3] - row[0]))
+            bar.update(int(row[3] - row[2]))
+            yield Piece(seg, seg.start + int(row[2]), prob[core].astype(np.float16), mask[core].copy())
+        buffer.clear()
+
+    try:
+        for seg in segments:
+            for row in plan_windows(seg.length, window, overlap):
+                ids = _encode_window(fetch, seg, int(row[0]), int(row[1]))
+                cached = all_n.get(len(ids)) if bool((ids == N_ID).all()) else None
+                buffer.append([seg, row, ids, *(cached or (None, None))])
+                if sum(entry[3] is None for entry in buffer) >= batch_size:
+                    yield from drain()
+        yield from drain()
+    finally:
+        bar.close()
+
+
+def _encode_window(fetch: Callable[[str, int, int], str], seg: Segment, start: int, end: int) -> torch.Tensor:
+    text = fetch(seg.chrom, seg.start + start, seg.start + end)
+    if len(text) != end - start:
+        raise ValueError(f"record {seg.chrom!r}: asked for bases {seg.start + start}-{seg.start + end}, got {len(text)}")
+    try:
+        return encode(text)
+    except ValueError as err:  # name the record and the genomic position, not the window offset
+        pos = int(str(err).split(" at position ")[1].split()[0]) if " at position " in str(err) else 0
+        raise ValueError(f"record {seg.chrom!r} position {seg.start + start + pos}: {err}") from None
+
+
+@torch.inference_mode()
+def _run_batch(model: torch.nn.Module, entries: list[list], device, all_n: dict) -> None:
+    lengths = [len(entry[2]) for entry in entries]
+    width = max(lengths)
+    ids = torch.full((len(entries), width), PAD_ID, dtype=torch.long)
+    for k, entry in enumerate(entries):
+        ids[k, : lengths[k]] = entry[2]
+    attention_mask = None
+    if min(lengths) != width:
+        attention_mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long().to(device)
+    stages = model.extract_boundaries(ids.to(device), attention_mask=attention_mask)
+    if not stages:
+        raise ValueError("this model has no boundary router (router='none'), so it has no boundaries to extract")
+    prob = stages[0].boundary_prob.float().cpu().numpy()
+    mask = stages[0].boundary_mask.bool().cpu().numpy()
+    for k, entry in enumerate(entries):
+        entry[3], entry[4] = prob[k, : lengths[k]], mask[k, : lengths[k]]
+        if bool((entry[2] == N_ID).all()):
+            all_n.setdefault(lengths[k], (entry[3], entry[4]))
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def open_fasta(path: str | os.PathLike):
+    """Open a FASTA for random access (pyfaidx; the ``.fai`` index is built next to it on first use)."""
+    import pyfaidx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"FASTA file not found: {path}")
+    try:
+        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True)
+    except Exception as err:  # pyfaidx has no common base class for its format errors
+        raise ValueError(f"cannot read FASTA {path}: {err}") from None
+
+
+def sequence_source(sequences) -> tuple[dict[str, int], Callable[[str, int, int], str]]:
+    """Record lengths and a ``fetch(name, start, end)`` for a dict name -> str, a FASTA path or a pyfaidx Fasta."""
+    if isinstance(sequences, (str, os.PathLike)):
+        sequences = open_fasta(sequences)
+    if isinstance(sequences, dict):
+        for name, seq in sequences.items():
+            if not isinstance(seq, str):
+                raise ValueError(f"sequence {name!r} must be a str, got {type(seq).__name__}")
+        return {name: len(seq) for name, seq in sequences.items()}, lambda name, start, end: sequences[name][start:end]
+    if hasattr(sequences, "keys") and hasattr(sequences, "__getitem__"):  # pyfaidx.Fasta
+        lengths = {name: len(sequences[name]) for name in sequences.keys()}
+        return lengths, lambda name, start, end: str(sequences[name][start:end])
+    raise ValueError(f"sequences must be a dict of name -> str, a FASTA path or a pyfaidx.Fasta, got {type(sequences).__name__}")
+
+
+def whole_records(lengths: dict[str, int]) -> list[Segment]:
+    """One segment per non-empty record, in file order."""
+    return [Segment(name, name, 0, n) for name, n in lengths.items() if n > 0]
+
+
+def read_regions(path: str | os.PathLike, lengths: dict[str, int], *, allow_overlap: bool = False) -> list[Segment]:
+    """Read a BED file (first three columns; ``#``, ``track`` and ``browser`` lines skipped) as segments.
+
+    Each region is checked against ``lengths`` (record name -> length); a mistake raises ValueError
+    naming the file and line. Overlapping regions on one record are refused unless ``allow_overlap``,
+    because their bedGraph lines would cover a base twice.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read BED file {path}: {getattr(err, 'strerror', None) or err}") from None
+    segments, where = [], {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        at = f"{path} line {number}"
+        if len(fields) < 3:
+            raise ValueError(f"{at}: expected at least 3 columns (chrom, start, end), got {len(fields)}")
+        chrom = fields[0]
+        try:
+            start, end = int(fields[1]), int(fields[2])
+        except ValueError:
+            raise ValueError(f"{at}: start and end must be integers, got {fields[1]!r} and {fields[2]!r}") from None
+        if chrom not in lengths:
+            known = ", ".join(list(lengths)[:5]) + (", ..." if len(lengths) > 5 else "")
+            raise ValueError(f"{at}: record {chrom!r} is not in the FASTA (records: {known})")
+        if not 0 <= start < end <= lengths[chrom]:
+            raise ValueError(f"{at}: region {start}-{end} is not within record {chrom!r} (0-{lengths[chrom]}) or is empty")
+        segments.append(Segment(f"{chrom}:{start}-{end}", chrom, start, end))
+        where[segments[-1]] = number
+    if not segments:
+        raise ValueError(f"BED file {path} has no regions")
+    if not allow_overlap:
+        ordered = sorted(segments, key=lambda s: (s.chrom, s.start))
+        for a, b in zip(ordered, ordered[1:]):
+            if a.chrom == b.chrom and b.start < a.end:
+                raise ValueError(f"{path}: regions on lines {where[a]} and {where[b]} overlap ({a.name} and {b.name})")
+    return segments
+
+
+# -- writers ---------------------------------------------------------------------------------------
+_FLOAT16_TEXT: list[str] = []
+
+
+def _float16_text(values: np.ndarray) -> list[str]:
+    """Shortest text that reads back as the same float16, for each of ``values`` (n,) float16."""
+    if not _FLOAT16_TEXT:
+        every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+        _FLOAT16_TEXT.extend(np.format_float_positional(v, trim="-") for v in every)
+    return [_FLOAT16_TEXT[c] for c in values.view(np.uint16).tolist()]
+
+
+def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
+    """Write ``PREFIX.bedgraph`` (per-base probability) and ``PREFIX.chunks.bed`` (chunks) from ``pieces``.
+
+    bedGraph lines merge runs of bases with the same float16 value; chunks start at every base the
+    model marks as a boundary and at every segment start. Both files cover every base of every
+    segment exactly once, 0-based half-open. They are written under temporary names and renamed
+    only when complete.
+
+    Returns
+    -------
+    dict
+        ``bedgraph`` and ``chunks_bed`` paths, and the counts ``bases``, ``chunks`` and ``segments``.
+    """
+    prefix = str(prefix)
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    paths = {"bedgraph": prefix + ".bedgraph", "chunks_bed": prefix + ".chunks.bed"}
+    temps = {key: f"{path}.{os.getpid()}.tmp" for key, path in paths.items()}
+    counts = {"bases": 0, "chunks": 0, "segments": 0}
+    run = None  # open bedGraph run: [segment, start, end, float16 bits]
+    chunk = None  # open chunk: [segment, start]
+    try:
+        with open(temps["bedgraph"], "w") as graph, open(temps["chunks_bed"], "w") as bed:
+            for piece in pieces:
+                seg, n = piece.segment, len(piece.prob)
+                if chunk is None or chunk[0] is not seg:
+                    if chunk is not None:
+                        _close(graph, bed, run, chunk, counts)
+                    run, chunk = None, [seg, seg.start]
+                    counts["segments"] += 1
+                counts["bases"] += n
+                codes = piece.prob.view(np.uint16)
+                change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+                starts = np.concatenate([[0], change])
+                ends = np.concatenate([change, [n]])
+                if run is not None and run[3] == codes[0]:
+                    starts = starts[1:]
+                    run[2] = piece.start + int(ends[0])
+                    ends = ends[1:]
+                if len(starts):
+                    _write_runs(graph, seg.chrom, run, piece.start + starts[:-1], piece.start + ends[:-1], piece.prob[starts[:-1]])
+                    run = [seg, piece.start + int(starts[-1]), piece.start + int(ends[-1]), codes[starts[-1]]]
+                begins = piece.start + np.flatnonzero(piece.mask)
+                begins = begins[begins > chunk[1]]
+                if len(begins):
+                    edges = np.concatenate([[chunk[1]], begins])
+                    bed.write("".join(f"{seg.chrom}\t{a}\t{b}\n" for a, b in zip(edges[:-1].tolist(), edges[1:].tolist())))
+                    counts["chunks"] += len(begins)
+                    chunk[1] = int(begins[-1])
+            if chunk is not None:
+                _close(graph, bed, run, chunk, counts)
+            for handle in (graph, bed):
+                handle.flush()
+                os.fsync(handle.fileno())
+        for key in paths:
+            os.replace(temps[key], paths[key])
+    finally:
+        for temp in temps.values():
+            if os.path.exists(temp):
+                os.unlink(temp)
+    return {**paths, **counts}
+
+
+def _write_runs(handle, chrom: str, run, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+    """Write the finished open run (if any) and then the complete runs ``[starts, ends)``."""
+    if run is not None:
+        handle.write(f"{chrom}\t{run[1]}\t{run[2]}\t{_float16_text(np.array([run[3]], np.uint16).view(np.float16))[0]}\n")
+    if len(starts):
+        text = _float16_text(np.ascontiguousarray(values, dtype=np.float16))
+        handle.write("".join(f"{chrom}\t{a}\t{b}\t{t}\n" for a, b, t in zip(starts.tolist(), ends.tolist(), text)))
+
+
+def _close(graph, bed, run, chunk, counts) -> None:
+    seg = chunk[0]
+    _write_runs(graph, seg.chrom, run, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float16))
+    bed.write(f"{seg.chrom}\t{chunk[1]}\t{seg.end}\n")
+    counts["chunks"] += 1
+
+
+# -- command line ----------------------------------------------------------------------------------
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "boundaries",
+        help="per-base boundary probabilities (bedGraph) and chunks (BED) over a FASTA",
+        description=(
+            "Run a checkpoint's embedding, encoder and router (never the backbone or decoder) over every record of a "
+            "FASTA, or over the regions of a BED file, in overlapping windows stitched so that each base is read from a "
+            "window where it is away from the edges. Writes PREFIX.bedgraph (boundary probability, float16, runs of "
+            "equal values merged), PREFIX.chunks.bed (a chunk starts at every base the model marks as a boundary and at "
+            "every record or region start) and PREFIX.json (parameters and input hashes). Coordinates are 0-based, "
+            "half-open; every base of every record or region is covered exactly once."
+        ),
+    )
+    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="folder with model.safetensors and config.json")
+    parser.add_argument("--fasta", required=True, metavar="FILE", help="FASTA file (indexed with a .fai on first use)")
+    parser.add_argument("--bed", metavar="REGIONS", help="BED file of regions to extract instead of whole records; regions must not overlap")
+    parser.add_argument("--out", required=True, metavar="PREFIX", help="output prefix, e.g. out/chr1 (folders are created)")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help=f"window length in bases (default {DEFAULT_WINDOW})")
+    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
+                        help=f"minimum overlap of neighbouring windows; each base is at least overlap/2 from a window edge (default {DEFAULT_OVERLAP})")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"windows per model call (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from . import LDARNet
+
+    check_tiling(args.window, args.overlap, args.batch_size)
+    started = time.perf_counter()
+    model = LDARNet.from_pretrained(args.checkpoint).to(args.device)
+    fasta = open_fasta(args.fasta)
+    lengths, fetch = sequence_source(fasta)
+    segments = read_regions(args.bed, lengths) if args.bed else whole_records(lengths)
+    if not segments:
+        raise ValueError(f"FASTA {args.fasta} has no non-empty records")
+    pieces = iter_boundaries(model, segments, fetch, window=args.window, overlap=args.overlap,
+                             batch_size=args.batch_size, device=args.device, progress=not args.no_progress)
+    summary = write_tracks(pieces, args.out)
+    seconds = time.perf_counter() - started
+    record = {
+        "command": "ldarnet boundaries", **summary, "seconds": round(seconds, 3),
+        "mean_chunk_length": summary["bases"] / max(summary["chunks"], 1),
+        "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size, "device": str(args.device),
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": _sha256(Path(args.checkpoint) / "model.safetensors"),
+        "fasta": str(args.fasta), "fasta_sha256": _sha256(args.fasta),
+        "bed": args.bed, "bed_sha256": _sha256(args.bed) if args.bed else None,
+    }
+    temp = f"{args.out}.json.{os.getpid()}.tmp"
+    Path(temp).write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(temp, f"{args.out}.json")
+    print(f"{summary['bases']:,} bases in {summary['segments']} segment(s), {summary['chunks']:,} chunks "
+          f"(mean {record['mean_chunk_length']:.2f} bp) in {seconds:.1f} s -> {summary['bedgraph']}, {summary['chunks_bed']}")
+    return 0
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,76 @@
+"""Boundary probabilities for analysis: the tiled, stitched extraction of ``ldarnet.extract`` as arrays.
+
+The tiling, stitching and streaming live in ``ldarnet.extract`` (one implementation serves this
+function and the ``ldarnet boundaries`` command); this module only gathers the stitched pieces
+into one array per sequence.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ldarnet.extract import (
+    DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW,
+    iter_boundaries, read_regions, sequence_source, whole_records,
+)
+
+
+def extract_boundaries(
+    model: torch.nn.Module,
+    sequences,
+    *,
+    regions: str | os.PathLike | None = None,
+    window: int = DEFAULT_WINDOW,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    return_mask: bool = False,
+) -> dict[str, np.ndarray] | tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Stage-0 boundary probability at every base of every sequence (or region).
+
+    Runs only the model's embedding, encoder and router, in windows of ``window`` bases that
+    overlap by at least ``overlap``; each base is read from one window, at least ``overlap // 2``
+    bases from its edges unless it is that close to a real sequence end.
+
+    Parameters
+    ----------
+    model
+        An ``LDARNet`` (anything with ``extract_boundaries(input_ids, attention_mask)``).
+    sequences
+        A dict of name -> str, a FASTA path, or a ``pyfaidx.Fasta``.
+    regions
+        Optional BED file over ``sequences``: extract these regions (each on its own, so its first
+        base is a sequence start) instead of whole records. Regions may overlap here.
+    window, overlap, batch_size
+        Window length, minimum overlap between neighbouring windows, windows per model call.
+    device
+        Where the model runs (default: where its parameters are).
+    progress
+        Show a tqdm progress bar over bases.
+    return_mask
+        Also return the model's boundary decisions.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Name -> (L,) float16 boundary probability, position i being base i of the sequence
+        (0-based). Names are record names, or ``chrom:start-end`` (0-based, half-open) for regions.
+        With ``return_mask``, a second dict name -> (L,) bool, True where a chunk starts.
+    """
+    lengths, fetch = sequence_source(sequences)
+    segments = read_regions(regions, lengths, allow_overlap=True) if regions is not None else whole_records(lengths)
+    probs = {seg.name: np.zeros(seg.length, dtype=np.float16) for seg in segments}
+    masks = {seg.name: np.zeros(seg.length, dtype=bool) for seg in segments}
+    for piece in iter_boundaries(model, segments, fetch, window=window, overlap=overlap,
+                                 batch_size=batch_size, device=device, progress=progress):
+        where = slice(piece.start - piece.segment.start, piece.start - piece.segment.start + len(piece.prob))
+        probs[piece.segment.name][where] = piece.prob
+        masks[piece.segment.name][where] = piece.mask
+    for name, n in lengths.items():  # empty records have nothing to extract but still get an entry
+        if regions is None and n == 0:
+            probs[name], masks[name] = np.zeros(0, np.float16), np.zeros(0, bool)
+    return (probs, masks) if return_mask else probs

@@ -1,0 +1,218 @@
+"""Tiled boundary extraction: tiling plan, stitching, streaming writers, input errors and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ldarnet.extract import (
+    Segment, check_tiling, iter_boundaries, plan_windows, read_regions, sequence_source, whole_records, write_tracks,
+)
+from ldarnet.outputs import BoundaryOutput
+from ldarviz.extract import extract_boundaries
+
+
+class ToyRouter(torch.nn.Module):
+    """A stand-in with a known receptive field: p_t depends only on bases t - radius .. t + radius.
+
+    Off-window and padded positions read as 0, as zero padding would. p_0 = 1 (the forced
+    boundary), pads get p = 0, and every other p is below 0.9, so a leaked window start shows.
+    """
+
+    def __init__(self, radius: int = 2):
+        super().__init__()
+        self.radius = radius
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def forward(self, *args, **kwargs):
+        raise AssertionError("boundary extraction must not run the full forward")
+
+    def extract_boundaries(self, input_ids, attention_mask=None):
+        self.calls += 1
+        valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+        x = torch.where(valid, input_ids + 1, 0).double()
+        kernel = 7.0 ** torch.arange(2 * self.radius + 1, dtype=torch.double)
+        mixed = torch.nn.functional.conv1d(x[:, None], kernel[None, None], padding=self.radius)[:, 0]
+        prob = (torch.frac(mixed * 0.1373) * 0.9).float()
+        prob[:, 0] = 1.0
+        prob = torch.where(valid, prob, 0.0)
+        mask = prob > 0.5
+        return [BoundaryOutput(prob, mask, mask.sum(1))]
+
+
+def random_dna(rng: np.random.Generator, n: int) -> str:
+    return "".join(rng.choice(list("ACGT"), size=n))
+
+
+def single_pass(model, seq: str) -> np.ndarray:
+    from ldarnet import encode
+
+    with torch.inference_mode():
+        return model.extract_boundaries(encode(seq)[None])[0].boundary_prob[0].numpy().astype(np.float16)
+
+
+# -- the tiling plan ---------------------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(length=st.integers(1, 5000), window=st.integers(3, 600), overlap_frac=st.floats(0.0, 0.99))
+def test_plan_covers_every_base_once_and_keeps_cores_away_from_edges(length, window, overlap_frac):
+    overlap = min(window - 1, max(2, int(window * overlap_frac)))
+    plan = plan_windows(length, window, overlap)
+    start, end, core_start, core_end = plan.T
+    assert core_start[0] == 0 and core_end[-1] == length
+    assert np.array_equal(core_start[1:], core_end[:-1])
+    assert (core_end > core_start).all()
+    assert (start >= 0).all() and (end <= length).all()
+    assert (start <= core_start).all() and (core_end <= end).all()
+    if length > window:
+        assert ((end - start) == window).all()
+        assert (end[:-1] - start[1:] >= overlap).all()
+        inner_left = core_start[1:] - start[1:]  # distance from a non-sequence-start window edge
+        inner_right = end[:-1] - core_end[:-1]
+        assert (inner_left >= overlap // 2).all() and (inner_right >= overlap // 2).all()
+    else:
+        assert plan.tolist() == [[0, length, 0, length]]
+
+
+@pytest.mark.parametrize("window, overlap, batch, message", [
+    (100, 1, 1, "overlap=1"), (100, 100, 1, "window=100"), (100, 10, 0, "batch_size=0"), (100.0, 10, 1, "window must be an integer"),
+])
+def test_bad_tiling_parameters_are_refused(window, overlap, batch, message):
+    with pytest.raises(ValueError, match=message):
+        check_tiling(window, overlap, batch)
+
+
+# -- stitching with a model of known receptive field ---------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 700), min_size=1, max_size=4), window=st.integers(16, 200),
+       batch=st.integers(1, 5), seed=st.integers(0, 1000))
+def test_stitched_equals_one_pass_when_overlap_covers_the_receptive_field(lengths, window, batch, seed):
+    rng = np.random.default_rng(seed)
+    model = ToyRouter(radius=3)
+    seqs = {f"s{k}": random_dna(rng, n) for k, n in enumerate(lengths)}
+    got = extract_boundaries(model, seqs, window=window, overlap=8, batch_size=batch)
+    for name, seq in seqs.items():
+        assert got[name].dtype == np.float16 and got[name].shape == (len(seq),)
+        np.testing.assert_array_equal(got[name], single_pass(model, seq))
+
+
+def test_forced_window_start_never_leaks_and_forward_is_never_called():
+    model = ToyRouter(radius=0)
+    seq = "ACGT" * 500
+    prob = extract_boundaries(model, {"x": seq}, window=64, overlap=2, batch_size=3)["x"]
+    assert model.calls > 5
+    assert np.flatnonzero(prob == 1.0).tolist() == [0]
+
+
+def test_all_n_windows_are_computed_once_and_equal_a_direct_pass():
+    rng = np.random.default_rng(1)
+    seq = random_dna(rng, 300) + "N" * 5000 + random_dna(rng, 300)
+    model = ToyRouter(radius=3)
+    prob = extract_boundaries(model, {"x": seq, "allN": "n" * 3000}, window=256, overlap=32, batch_size=1)
+    np.testing.assert_array_equal(prob["x"], single_pass(model, seq))
+    np.testing.assert_array_equal(prob["allN"], single_pass(model, "N" * 3000))
+    n_windows = len(plan_windows(len(seq), 256, 32)) + len(plan_windows(3000, 256, 32))
+    assert model.calls < n_windows - 20  # the ~30 all-N windows after the first ran no model call
+
+
+# -- writers -------------------------------------------------------------------------------------------
+def parse_bed(path):
+    rows = [line.rstrip("\n").split("\t") for line in open(path)]
+    return [(r[0], int(r[1]), int(r[2]), *r[3:]) for r in rows]
+
+
+def test_bedgraph_and_chunks_cover_every_base_exactly_once(tmp_path):
+    rng = np.random.default_rng(2)
+    seqs = {"chrA": random_dna(rng, 2345), "chrB": "ACGTN" * 3, "chrC": "N" * 900 + random_dna(rng, 77)}
+    model = ToyRouter(radius=2)
+    lengths, fetch = sequence_source(seqs)
+    probs, masks = extract_boundaries(model, seqs, window=200, overlap=20, batch_size=2, return_mask=True)
+    summary = write_tracks(iter_boundaries(model, whole_records(lengths), fetch, window=200, overlap=20,
+                                           batch_size=2, progress=False), tmp_path / "sub" / "out")
+    assert summary["bases"] == sum(lengths.values()) and summary["segments"] == 3
+    graph, chunks = parse_bed(summary["bedgraph"]), parse_bed(summary["chunks_bed"])
+    assert summary["chunks"] == len(chunks)
+    for name, n in lengths.items():
+        track = np.full(n, np.nan, dtype=np.float32)
+        covered = np.zeros(n, dtype=int)
+        for chrom, start, end, value in (r for r in graph if r[0] == name):
+            covered[start:end] += 1
+            track[start:end] = np.float16(value)
+        assert (covered == 1).all()
+        np.testing.assert_array_equal(track.astype(np.float16), probs[name])
+        spans = [(s, e) for chrom, s, e in chunks if chrom == name]
+        starts = [s for s, _ in spans]
+        assert starts == sorted(set(np.flatnonzero(masks[name]).tolist()) | {0})
+        assert [e for _, e in spans] == starts[1:] + [n]
+    values = [r[3] for r in graph]
+    assert all(v == np.format_float_positional(np.float16(v), trim="-") for v in values)  # shortest float16 text
+    assert len(graph) < sum(lengths.values())  # runs of equal values (the N run) are merged
+    assert not list(tmp_path.glob("sub/*.tmp"))
+
+
+def test_regions_become_their_own_sequences(tmp_path):
+    rng = np.random.default_rng(3)
+    seqs = {"chr1": random_dna(rng, 1000), "chr2": random_dna(rng, 500)}
+    bed = tmp_path / "r.bed"
+    bed.write_text("# comment\ntrack name=x\nchr1\t100\t350\tfirst\n\nchr2 0 500\nchr1\t350\t360\n")
+    model = ToyRouter(radius=1)
+    got = extract_boundaries(model, seqs, regions=bed, window=64, overlap=8)
+    assert list(got) == ["chr1:100-350", "chr2:0-500", "chr1:350-360"]
+    np.testing.assert_array_equal(got["chr1:100-350"], single_pass(model, seqs["chr1"][100:350]))
+    assert got["chr1:350-360"][0] == 1.0  # a region start is a sequence start
+
+
+@pytest.mark.parametrize("content, message", [
+    ("chr1\t10\n", "line 1: expected at least 3 columns"),
+    ("chr1\t0\t5\nchr1\tten\t20\n", "line 2: start and end must be integers"),
+    ("chr9\t0\t5\n", "line 1: record 'chr9' is not in the FASTA"),
+    ("chr1\t50\t40\n", "line 1: region 50-40 is not within record 'chr1'"),
+    ("chr1\t0\t101\n", "line 1: region 0-101"),
+    ("chr1\t0\t50\nchr1\t40\t60\n", "lines 1 and 2 overlap"),
+    ("# nothing\n", "has no regions"),
+])
+def test_bad_bed_lines_name_the_file_and_line(tmp_path, content, message):
+    bed = tmp_path / "bad.bed"
+    bed.write_text(content)
+    with pytest.raises(ValueError, match=message) as info:
+        read_regions(bed, {"chr1": 100})
+    assert "bad.bed" in str(info.value)
+
+
+def test_bad_sequences_give_clear_errors(tmp_path):
+    model = ToyRouter()
+    with pytest.raises(ValueError, match="record 'x' position 7: invalid nucleotide 'Z'"):
+        extract_boundaries(model, {"x": "ACGTACGZ"}, window=64, overlap=8)
+    with pytest.raises(ValueError, match="FASTA file not found"):
+        extract_boundaries(model, tmp_path / "missing.fa")
+    with pytest.raises(ValueError, match="must be a str"):
+        extract_boundaries(model, {"x": b"ACGT"})
+    with pytest.raises(ValueError, match="record 'chrX' is not in the FASTA"):
+        (tmp_path / "r.bed").write_text("chrX\t0\t4\n")
+        extract_boundaries(model, {"chr1": "ACGT"}, regions=tmp_path / "r.bed")
+
+
+def test_fasta_path_and_pyfaidx_inputs_agree(tmp_path):
+    import pyfaidx
+
+    rng = np.random.default_rng(4)
+    seqs = {"a": random_dna(rng, 333), "b": random_dna(rng, 61).lower()}
+    fasta = tmp_path / "g.fa"
+    fasta.write_text("".join(f">{k} description\n" + "\n".join(v[i:i + 60] for i in range(0, len(v), 60)) + "\n" for k, v in seqs.items()))
+    model = ToyRouter()
+    from_dict = extract_boundaries(model, seqs, window=100, overlap=10)
+    from_path = extract_boundaries(model, fasta, window=100, overlap=10)
+    from_faidx = extract_boundaries(model, pyfaidx.Fasta(str(fasta)), window=100, overlap=10)
+    for name in seqs:
+        np.testing.assert_array_equal(from_dict[name], from_path[name])
+        np.testing.assert_array_equal(from_dict[name], from_faidx[name])
+
+
+def test_segments_are_placed_on_their_record():
+    lengths, fetch = sequence_source({"c": "ACGTACGTAC"})
+    pieces = list(iter_boundaries(ToyRouter(), [Segment("c:2-9", "c", 2, 9)], fetch, window=4, overlap=2, progress=False))
+    assert pieces[0].start == 2 and sum(len(p.prob) for p in pieces) == 7
+    assert [p.start for p in pieces] == sorted(p.start for p in pieces)
