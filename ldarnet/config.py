@@ -213,20 +213,20 @@ PRESETS: dict[str, dict] = {
         arch_layout=["m3t1", ["M10"], "m4"], d_model=[512, 768], d_intermediate=[0, 2560],
         d_state=128, d_conv=4, expand=2, headdim=64, chunk_size=256,
         num_heads=[16, 16], rotary_emb_dim=[32, 48], window_size=[1023, -1],
-        router=["learned"], target_ratio=[4.0], fusion="mean", ratio_loss_weight=0.03,
+        router="learned", target_ratio=4.0, fusion="mean", ratio_loss_weight=0.03,
     ),
     # The paper's 2.5M ablation proxy (App. B), with CPU-friendly SSM sizes.
     "ldarnet-proxy": dict(
         arch_layout=["m3t1", ["M6"], "m3"], d_model=[64, 128], d_intermediate=[0, 704],
         d_state=32, d_conv=4, expand=2, headdim=32, chunk_size=64,
         num_heads=[4, 4], rotary_emb_dim=[16, 16], window_size=[1023, -1],
-        router=["learned"], target_ratio=[4.0], fusion="mean", ratio_loss_weight=0.03,
+        router="learned", target_ratio=4.0, fusion="mean", ratio_loss_weight=0.03,
     ),
     # Under 200k parameters, for tests.
     "ldarnet-tiny": dict(
         arch_layout=["m1t1", ["M2"], "m1"], d_model=[32, 64], d_intermediate=[0, 128],
         d_state=16, d_conv=4, expand=2, headdim=16, chunk_size=16,
         num_heads=[2, 2], rotary_emb_dim=[8, 8], window_size=[31, -1],
-        router=["learned"], target_ratio=[4.0], fusion="mean", ratio_loss_weight=0.03,
+        router="learned", target_ratio=4.0, fusion="mean", ratio_loss_weight=0.03,
     ),
 }

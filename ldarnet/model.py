@@ -62,7 +62,7 @@ class Stage(nn.Module):
         chunks, order, chunk_mask = chunk(h, boundary)
         inner = self.inner(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries, ratio_terms)
         up = dechunk(inner[..., : self.d], torch.gather(p, 1, order), chunk_mask, boundary)
-        h = up * confidence_ste(p, boundary).unsqueeze(-1).to(up.dtype) + self.residual_proj(h.float()).to(up.dtype)
+        h = up * confidence_ste(p, boundary).unsqueeze(-1).to(up.dtype) + self.residual_proj(h.to(self.residual_proj.weight.dtype)).to(up.dtype)
         return self.decoder(h, mask, lengths)
 
     def boundaries_only(self, h, mask, lengths, boundaries: list[BoundaryOutput]) -> None:

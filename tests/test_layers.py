@@ -1,0 +1,87 @@
+"""BiMamba-2 and local attention against straightforward references."""
+
+import torch
+import torch.nn.functional as F
+
+from ldarnet.layers.attention import LocalAttention, apply_rotary, rotary_tables
+from ldarnet.layers.mamba2 import BiMamba2
+
+
+def _bimamba(fusion="mean"):
+    torch.manual_seed(0)
+    return BiMamba2(16, d_state=8, d_conv=4, expand=2, headdim=8, chunk_size=8, fusion=fusion)
+
+
+def test_bimamba_reverse_pass_sees_the_reversed_sequence():
+    layer = _bimamba()
+    x = torch.randn(1, 21, 16)
+    mask = torch.ones(1, 21, dtype=torch.bool)
+    lengths = torch.tensor([21])
+    both = layer(x, mask, lengths)
+    # zero the reverse direction's contribution by giving it a zero norm weight
+    with torch.no_grad():
+        layer.norm_weight[1].zero_()
+    fwd_only = layer(x, mask, lengths)
+    with torch.no_grad():
+        layer.norm_weight[1].fill_(1.0)
+        layer.norm_weight[0].zero_()
+    rev_only = layer(x, mask, lengths)
+    torch.testing.assert_close(both, fwd_only + rev_only, atol=1e-6, rtol=1e-5)
+    # the reverse direction of x equals the forward direction of flip(x) with the directions' kernels swapped
+    with torch.no_grad():
+        for name in ("conv_weight", "conv_bias", "dt_bias", "A_log", "D", "norm_weight"):
+            getattr(layer, name).copy_(getattr(layer, name).flip(0))
+    swapped_fwd = layer(x.flip(1), mask, lengths)  # now forward-direction kernels are the old reverse ones, norm[1]=0
+    torch.testing.assert_close(swapped_fwd.flip(1), rev_only, atol=1e-6, rtol=1e-5)
+
+
+def test_bimamba_sum_is_twice_mean_and_pads_are_zero():
+    x = torch.randn(2, 13, 16)
+    mask = torch.ones(2, 13, dtype=torch.bool)
+    mask[1, 9:] = False
+    lengths = mask.sum(1)
+    mean, total = _bimamba("mean")(x, mask, lengths), _bimamba("sum")(x, mask, lengths)
+    torch.testing.assert_close(total, 2 * mean)
+    assert (mean[1, 9:] == 0).all()
+
+
+def _dense_reference(att, x, mask):
+    b, length, d = x.shape
+    q, k, v = att.qkv(x).view(b, length, 3, att.num_heads, att.head_dim).unbind(2)
+    cos, sin = rotary_tables(length, att.rotary_dim, x.device, x.dtype)
+    q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    i = torch.arange(length)
+    allowed = ((i[:, None] - i[None, :]).abs() <= att.window)[None, None] & mask[:, None, None, :]
+    allowed = allowed | torch.eye(length, dtype=torch.bool)
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed)
+    return att.out_proj(out.transpose(1, 2).reshape(b, length, d)) * mask.unsqueeze(-1)
+
+
+def test_banded_attention_equals_dense_band_mask():
+    torch.manual_seed(0)
+    att = LocalAttention(32, num_heads=4, rotary_dim=4, window=5, block_size=4, blocks_per_call=3)
+    x = torch.randn(2, 37, 32)
+    mask = torch.ones(2, 37, dtype=torch.bool)
+    mask[1, 30:] = False
+    torch.testing.assert_close(att(x, mask), _dense_reference(att, x, mask), atol=1e-5, rtol=1e-4)
+
+
+def test_attention_window_limits_what_a_token_sees():
+    torch.manual_seed(0)
+    att = LocalAttention(16, num_heads=2, rotary_dim=0, window=3, block_size=4)
+    x = torch.randn(1, 30, 16)
+    mask = torch.ones(1, 30, dtype=torch.bool)
+    base = att(x, mask)
+    x2 = x.clone()
+    x2[0, 20] += 5.0
+    moved = (att(x2, mask) - base).abs().sum(-1)[0]
+    assert moved[17:24].gt(0).all() and moved[:17].eq(0).all() and moved[24:].eq(0).all()
+
+
+def test_rotary_preserves_norms_and_depends_on_offset_only():
+    cos, sin = rotary_tables(12, 8, "cpu", torch.float32)
+    q, k = torch.randn(1, 1, 1, 8).expand(1, 12, 1, 8), torch.randn(1, 1, 1, 8).expand(1, 12, 1, 8)
+    rq, rk = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    torch.testing.assert_close(rq.norm(dim=-1), q.norm(dim=-1))
+    dots = (rq[0, 3:, 0] * rk[0, :-3, 0]).sum(-1)  # offset 3 everywhere
+    torch.testing.assert_close(dots, dots[0].expand_as(dots), atol=1e-5, rtol=1e-5)

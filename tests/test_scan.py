@@ -1,0 +1,65 @@
+"""The chunked matrix forms equal the sequential recurrences they replace."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ldarnet.layers.scan import linear_scan, linear_scan_sequential, ssd_chunked, ssd_sequential
+
+
+def _ssd_inputs(length, seed, extreme=False, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    b, h, p, n = 2, 3, 8, 6
+    x = torch.randn(b, length, h, p, generator=g, dtype=dtype)
+    dt = F.softplus(torch.randn(b, length, h, generator=g, dtype=dtype) * (4 if extreme else 1))
+    A = -torch.rand(h, generator=g, dtype=dtype) * (60 if extreme else 8) - 1e-3
+    if extreme:  # one head that barely decays, one that forgets at once
+        A[0], A[1] = -1e-4, -200.0
+    B = torch.randn(b, length, n, generator=g, dtype=dtype)
+    C = torch.randn(b, length, n, generator=g, dtype=dtype)
+    return x, dt, A, B, C
+
+
+def _rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("length", [1, 15, 16, 17, 100, 333])
+@pytest.mark.parametrize("extreme", [False, True])
+def test_chunked_ssd_matches_sequential_fp32(length, extreme):
+    x, dt, A, B, C = _ssd_inputs(length, seed=length, extreme=extreme)
+    assert _rel_err(ssd_chunked(x, dt, A, B, C, chunk_size=16), ssd_sequential(x, dt, A, B, C)) < 1e-4
+
+
+def test_chunked_ssd_crosses_several_recursion_levels():
+    # 2000 positions with chunk 8: 250 chunks, scanned over 32 super-chunks, then over 4
+    x, dt, A, B, C = _ssd_inputs(2000, seed=1)
+    assert _rel_err(ssd_chunked(x, dt, A, B, C, chunk_size=8), ssd_sequential(x, dt, A, B, C)) < 1e-4
+
+
+def test_chunked_ssd_gradients_match_sequential():
+    x, dt, A, B, C = _ssd_inputs(50, seed=3, dtype=torch.float64)
+    grads = []
+    for fn in (lambda *a: ssd_chunked(*a, chunk_size=16), ssd_sequential):
+        inputs = [t.clone().requires_grad_(True) for t in (x, dt, B, C)]
+        fn(inputs[0], inputs[1], A, inputs[2], inputs[3]).pow(2).sum().backward()
+        grads.append([t.grad for t in inputs])
+    for g1, g2 in zip(*grads):
+        assert torch.allclose(g1, g2, rtol=1e-8, atol=1e-10)
+
+
+def test_ssd_accepts_per_row_decay():
+    x, dt, A, B, C = _ssd_inputs(40, seed=4)
+    A_rows = torch.stack([A, 2 * A])[:, None, :]  # (batch, 1, H): another A per batch row
+    out = ssd_chunked(x, dt, A_rows, B, C, chunk_size=16)
+    assert _rel_err(out[1:], ssd_sequential(x[1:], dt[1:], 2 * A, B[1:], C[1:])) < 1e-4
+
+
+@pytest.mark.parametrize("length", [1, 9, 64, 1000])
+def test_linear_scan_matches_loop_with_near_total_decay(length):
+    g = torch.Generator().manual_seed(length)
+    # log(1e-4) is the strongest decay the dechunker's clamp allows
+    log_a = torch.log(torch.rand(2, length, 1, generator=g).clamp(1e-4, 1 - 1e-4))
+    u = torch.randn(2, length, 1, 5, generator=g)
+    ref = linear_scan_sequential(log_a, u)
+    assert _rel_err(linear_scan(log_a, u, chunk_size=8), ref) < 1e-5
