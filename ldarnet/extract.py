@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .data.fasta import open_fasta
 from .vocab import N_ID, PAD_ID, encode
 
 DEFAULT_WINDOW = 4096
@@ -193,7 +194,7 @@ def _run_batch(model: torch.nn.Module, entries: list[list], device, all_n: dict)
         attention_mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long().to(device)
     stages = model.extract_boundaries(ids.to(device), attention_mask=attention_mask)
     if not stages:
-        raise ValueError("this model has no boundary router (router='none'), so it has no boundaries to extract")
+        raise ValueError("this model has no chunking stage (its arch_layout is a bare backbone), so it has no boundaries")
     prob = stages[0].boundary_prob.float().cpu().numpy()
     mask = stages[0].boundary_mask.bool().cpu().numpy()
     for k, entry in enumerate(entries):
@@ -203,23 +204,10 @@ def _run_batch(model: torch.nn.Module, entries: list[list], device, all_n: dict)
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def open_fasta(path: str | os.PathLike):
-    """Open a FASTA for random access (pyfaidx; the ``.fai`` index is built next to it on first use)."""
-    import pyfaidx
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"FASTA file not found: {path}")
-    try:
-        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True)
-    except Exception as err:  # pyfaidx has no common base class for its format errors
-        raise ValueError(f"cannot read FASTA {path}: {err}") from None
-
-
 def sequence_source(sequences) -> tuple[dict[str, int], Callable[[str, int, int], str]]:
     """Record lengths and a ``fetch(name, start, end)`` for a dict name -> str, a FASTA path or a pyfaidx Fasta."""
     if isinstance(sequences, (str, os.PathLike)):
-        sequences = open_fasta(sequences)
+        sequences = open_fasta(sequences, quiet=True)
     if isinstance(sequences, dict):
         for name, seq in sequences.items():
             if not isinstance(seq, str):
@@ -403,8 +391,7 @@ def run(args: argparse.Namespace) -> int:
     check_tiling(args.window, args.overlap, args.batch_size)
     started = time.perf_counter()
     model = LDARNet.from_pretrained(args.checkpoint).to(args.device)
-    fasta = open_fasta(args.fasta)
-    lengths, fetch = sequence_source(fasta)
+    lengths, fetch = sequence_source(open_fasta(args.fasta))
     segments = read_regions(args.bed, lengths) if args.bed else whole_records(lengths)
     if not segments:
         raise ValueError(f"FASTA {args.fasta} has no non-empty records")
