@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 FEATURE_COLUMNS = ("seq_id", "source", "feature", "start", "end", "strand", "phase",
-                   "feature_id", "parent_id", "transcript_id", "gene_id", "name")
+                   "feature_id", "parent_id", "transcript_id", "gene_id", "name", "line")
 INTERVAL_COLUMNS = ("seq_id", "start", "end", "strand", "transcript_id", "gene_id")
 
 GENE_TYPES = frozenset({"gene", "pseudogene", "ncRNA_gene", "transposable_element_gene"})
@@ -135,7 +135,7 @@ def _parse_lines(path: Path, fmt: str) -> pd.DataFrame:
             for parent in parents:
                 rows.append((seq_id, source, feature, start_i - 1, end_i, strand,
                              -1 if phase == "." else int(phase), feature_id, parent,
-                             transcript_id, gene_id, name))
+                             transcript_id, gene_id, name, lineno))
     if not rows:
         raise ValueError(f"{path}: no feature lines found (is it a GFF3/GTF file?)")
     table = pd.DataFrame.from_records(rows, columns=list(FEATURE_COLUMNS))
@@ -183,7 +183,7 @@ def read_annotation(path: str | os.PathLike, format: str | None = None) -> pd.Da
     -------
     pandas.DataFrame
         Columns ``seq_id, source, feature, start, end, strand, phase, feature_id, parent_id,
-        transcript_id, gene_id, name``. ``start``/``end`` are int64, 0-based half-open on the
+        transcript_id, gene_id, name, line``. ``line`` is the 1-based line in the file. ``start``/``end`` are int64, 0-based half-open on the
         forward strand; ``phase`` is int8 with -1 for ".". Features with several GFF3 parents
         give one row per parent. ``attrs["source_path"]`` and ``attrs["format"]`` record the input.
 
@@ -332,3 +332,21 @@ def utrs(annotation: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index(drop=True)
     out.attrs = dict(annotation.attrs)
     return out
+
+
+def check_within_records(annotation: pd.DataFrame, lengths: dict[str, int], fasta_name: str = "the FASTA") -> None:
+    """Raise ValueError unless every feature's record exists and the feature lies inside it.
+
+    The message names the annotation file and line of the first offending feature.
+    """
+    source = annotation.attrs.get("source_path", "annotation")
+    known = annotation["seq_id"].isin(list(lengths))
+    if not known.all():
+        row = annotation[~known].iloc[0]
+        raise ValueError(f"{source}, line {row['line']}: record {row['seq_id']!r} is not in {fasta_name} "
+                         f"(its records: {', '.join(list(lengths)[:3])}{', ...' if len(lengths) > 3 else ''})")
+    outside = annotation["end"].to_numpy() > annotation["seq_id"].map(lengths).to_numpy()
+    if outside.any():
+        row = annotation[outside].iloc[0]
+        raise ValueError(f"{source}, line {row['line']}: {row['feature']} ends at {row['end']} (1-based), beyond the "
+                         f"end of record {row['seq_id']!r} ({lengths[row['seq_id']]} bp) in {fasta_name}")
