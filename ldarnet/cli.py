@@ -16,8 +16,6 @@ import sys
 COMMAND_MODULES = (
     "ldarnet.commands.demo",
     "ldarnet.training.cli",
-    "ldarnet.finetune.cli",
-    "ldarnet.ablate",
     "ldarnet.extract",
 )
 

@@ -1,0 +1,1 @@
+"""Small subcommands of the ``ldarnet`` CLI that belong to no larger room."""

@@ -1,0 +1,103 @@
+"""``ldarnet demo``: print where a model puts its token boundaries on a real promoter.
+
+By default it reads the bundled Arabidopsis slice (``data/``), takes the promoter of the first
+plus-strand transcript (250 bp upstream of its TSS to 50 bp downstream) and runs the shipped
+pretrained checkpoint. With no checkpoint it falls back to a randomly initialised
+``ldarnet-proxy`` and says so: an untrained router's boundaries mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..data.annotation import read_annotation, transcripts
+from ..data.fasta import open_fasta
+from ..model import LDARNet
+from ..config import LDARNetConfig
+from ..vocab import batch_encode
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CHECKPOINT = REPO / "checkpoints" / "ldarnet-proxy-multispecies"
+DEFAULT_FASTA = REPO / "data" / "athal_chr1_1000000_1200000.fa"
+DEFAULT_GFF = REPO / "data" / "athal_chr1_1000000_1200000.gff3"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="print the boundaries a model puts on a real promoter",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=None, help=f"model folder (default: {DEFAULT_CHECKPOINT.relative_to(REPO)} if present)")
+    p.add_argument("--fasta", default=str(DEFAULT_FASTA), help="FASTA to read the sequence from")
+    p.add_argument("--annotation", default=str(DEFAULT_GFF), help="GFF3/GTF used to find a TSS")
+    p.add_argument("--region", default=None, help="RECORD:START-END (0-based, half-open) instead of a promoter")
+    p.add_argument("--sequence", default=None, help="a sequence to use instead of the FASTA")
+    p.add_argument("--seed", type=int, default=0, help="seed for the random-init fallback")
+    p.add_argument("--width", type=int, default=80, help="characters per printed line")
+    p.set_defaults(func=run)
+
+
+def load_model(checkpoint: str | None, seed: int) -> tuple[LDARNet, str]:
+    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+    if checkpoint or (path / "model.safetensors").is_file():
+        return LDARNet.from_pretrained(path).eval(), str(path)
+    torch.manual_seed(seed)
+    return LDARNet(LDARNetConfig.preset("ldarnet-proxy")).eval(), f"UNTRAINED ldarnet-proxy (seed {seed}; no checkpoint at {path})"
+
+
+def promoter_region(annotation: str, upstream: int = 250, downstream: int = 50) -> tuple[str, int, int, str]:
+    tx = transcripts(read_annotation(annotation))
+    plus = tx[(tx.strand == "+") & (tx.start >= upstream)].sort_values("start")
+    if plus.empty:
+        raise ValueError(f"{annotation}: no plus-strand transcript at least {upstream} bp from its record start")
+    row = plus.iloc[0]
+    return row.seq_id, int(row.start) - upstream, int(row.start) + downstream, str(row.transcript_id)
+
+
+def parse_region(text: str) -> tuple[str, int, int]:
+    try:
+        record, span = text.rsplit(":", 1)
+        start, end = (int(v.replace(",", "")) for v in span.split("-"))
+    except ValueError:
+        raise ValueError(f"--region {text!r}: expected RECORD:START-END") from None
+    if not 0 <= start < end:
+        raise ValueError(f"--region {text!r}: need 0 <= START < END")
+    return record, start, end
+
+
+def format_chunks(sequence: str, boundary: list[bool], width: int) -> str:
+    """The sequence with a '|' before every chunk after the first, wrapped at ``width`` characters."""
+    text = "".join(("|" if b and i else "") + base for i, (base, b) in enumerate(zip(sequence, boundary)))
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+def run(args) -> int:
+    model, source = load_model(args.checkpoint, args.seed)
+    if args.sequence:
+        label, sequence = "given sequence", args.sequence
+    else:
+        if args.region:
+            record, start, end = parse_region(args.region)
+            label = f"{record}:{start}-{end}"
+        else:
+            record, start, end, tx = promoter_region(args.annotation)
+            label = f"{record}:{start}-{end} (promoter of {tx}: TSS at {start + 250}, on +)"
+        fasta = open_fasta(args.fasta)
+        if record not in fasta.keys():
+            raise ValueError(f"{args.fasta}: no record {record!r}")
+        if end > len(fasta[record]):
+            raise ValueError(f"{args.fasta}: {record} has {len(fasta[record])} bp, region ends at {end}")
+        sequence = fasta[record][start:end].seq
+    ids, mask = batch_encode([sequence])
+    with torch.no_grad():
+        stage = model.extract_boundaries(ids, mask)[0]
+    boundary = stage.boundary_mask[0].tolist()
+    starts = [i for i, b in enumerate(boundary) if b]
+    print(f"model:    {source}")
+    print(f"sequence: {label}, {len(sequence)} bp")
+    print(f"chunks:   {len(starts)} (mean length {len(sequence) / len(starts):.2f} bp; "
+          f"target ratio {model.config.target_ratio[0]:g})")
+    print(f"boundary positions (0-based): {starts}")
+    print(format_chunks(sequence.upper(), boundary, args.width))
+    return 0
