@@ -270,12 +270,21 @@ def read_regions(path: str | os.PathLike, lengths: dict[str, int], *, allow_over
 _FLOAT16_TEXT: list[str] = []
 
 
-def _float16_text(values: np.ndarray) -> list[str]:
-    """Shortest text that reads back as the same float16, for each of ``values`` (n,) float16."""
+def _float16_text(bits: np.ndarray) -> list[str]:
+    """Shortest text that reads back as the same float16, for each of ``bits`` (n,) uint16 float16 patterns."""
     if not _FLOAT16_TEXT:
         every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
         _FLOAT16_TEXT.extend(np.format_float_positional(v, trim="-") for v in every)
-    return [_FLOAT16_TEXT[c] for c in values.view(np.uint16).tolist()]
+    return [_FLOAT16_TEXT[c] for c in bits.tolist()]
+
+
+def _lines(chrom: str, edges: np.ndarray, values: list[str] | None = None) -> str:
+    """BED lines for the abutting intervals ``[edges[i], edges[i + 1])``, with an optional value column."""
+    pos = list(map(str, edges.tolist()))
+    if len(pos) < 2:
+        return ""
+    columns = [[chrom] * (len(pos) - 1), pos[:-1], pos[1:]] + ([values] if values is not None else [])
+    return "\n".join(map("\t".join, zip(*columns))) + "\n"  # ~2x faster than an f-string per line
 
 
 def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
@@ -283,8 +292,8 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
 
     bedGraph lines merge runs of bases with the same float16 value; chunks start at every base the
     model marks as a boundary and at every segment start. Both files cover every base of every
-    segment exactly once, 0-based half-open. They are written under temporary names and renamed
-    only when complete.
+    segment exactly once, 0-based half-open, in the order the pieces come. They are written under
+    temporary names and renamed only when complete.
 
     Returns
     -------
@@ -296,38 +305,35 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
     paths = {"bedgraph": prefix + ".bedgraph", "chunks_bed": prefix + ".chunks.bed"}
     temps = {key: f"{path}.{os.getpid()}.tmp" for key, path in paths.items()}
     counts = {"bases": 0, "chunks": 0, "segments": 0}
-    run = None  # open bedGraph run: [segment, start, end, float16 bits]
-    chunk = None  # open chunk: [segment, start]
+    seg, run, chunk_start = None, None, 0  # run: the open bedGraph run (start, end, float16 bits)
     try:
         with open(temps["bedgraph"], "w") as graph, open(temps["chunks_bed"], "w") as bed:
             for piece in pieces:
-                seg, n = piece.segment, len(piece.prob)
-                if chunk is None or chunk[0] is not seg:
-                    if chunk is not None:
-                        _close(graph, bed, run, chunk, counts)
-                    run, chunk = None, [seg, seg.start]
+                if piece.segment is not seg:
+                    if seg is not None:
+                        _close_segment(graph, bed, seg, run, chunk_start, counts)
+                    seg, run, chunk_start = piece.segment, None, piece.segment.start
                     counts["segments"] += 1
+                n = len(piece.prob)
                 counts["bases"] += n
-                codes = piece.prob.view(np.uint16)
-                change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-                starts = np.concatenate([[0], change])
-                ends = np.concatenate([change, [n]])
-                if run is not None and run[3] == codes[0]:
-                    starts = starts[1:]
-                    run[2] = piece.start + int(ends[0])
-                    ends = ends[1:]
-                if len(starts):
-                    _write_runs(graph, seg.chrom, run, piece.start + starts[:-1], piece.start + ends[:-1], piece.prob[starts[:-1]])
-                    run = [seg, piece.start + int(starts[-1]), piece.start + int(ends[-1]), codes[starts[-1]]]
+                bits = piece.prob.view(np.uint16)
+                cut = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+                edges = piece.start + np.concatenate([[0], cut, [n]])
+                run_bits = bits[np.concatenate([[0], cut])]
+                if run is not None and run[2] == run_bits[0]:
+                    edges[0] = run[0]
+                elif run is not None:
+                    edges, run_bits = np.concatenate([[run[0]], edges]), np.concatenate([[run[2]], run_bits])
+                graph.write(_lines(seg.chrom, edges[:-1], _float16_text(run_bits[:-1])))
+                run = (int(edges[-2]), int(edges[-1]), run_bits[-1])
                 begins = piece.start + np.flatnonzero(piece.mask)
-                begins = begins[begins > chunk[1]]
+                begins = begins[begins > chunk_start]
                 if len(begins):
-                    edges = np.concatenate([[chunk[1]], begins])
-                    bed.write("".join(f"{seg.chrom}\t{a}\t{b}\n" for a, b in zip(edges[:-1].tolist(), edges[1:].tolist())))
+                    bed.write(_lines(seg.chrom, np.concatenate([[chunk_start], begins])))
                     counts["chunks"] += len(begins)
-                    chunk[1] = int(begins[-1])
-            if chunk is not None:
-                _close(graph, bed, run, chunk, counts)
+                    chunk_start = int(begins[-1])
+            if seg is not None:
+                _close_segment(graph, bed, seg, run, chunk_start, counts)
             for handle in (graph, bed):
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -340,19 +346,9 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
     return {**paths, **counts}
 
 
-def _write_runs(handle, chrom: str, run, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
-    """Write the finished open run (if any) and then the complete runs ``[starts, ends)``."""
-    if run is not None:
-        handle.write(f"{chrom}\t{run[1]}\t{run[2]}\t{_float16_text(np.array([run[3]], np.uint16).view(np.float16))[0]}\n")
-    if len(starts):
-        text = _float16_text(np.ascontiguousarray(values, dtype=np.float16))
-        handle.write("".join(f"{chrom}\t{a}\t{b}\t{t}\n" for a, b, t in zip(starts.tolist(), ends.tolist(), text)))
-
-
-def _close(graph, bed, run, chunk, counts) -> None:
-    seg = chunk[0]
-    _write_runs(graph, seg.chrom, run, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float16))
-    bed.write(f"{seg.chrom}\t{chunk[1]}\t{seg.end}\n")
+def _close_segment(graph, bed, seg: Segment, run, chunk_start: int, counts: dict) -> None:
+    graph.write(_lines(seg.chrom, np.array(run[:2]), _float16_text(np.array([run[2]], np.uint16))))
+    bed.write(_lines(seg.chrom, np.array([chunk_start, seg.end])))
     counts["chunks"] += 1
 
 
