@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,8 @@ def iter_boundaries(
     window, overlap, batch_size
         Window length, minimum overlap between neighbouring windows, windows per model call.
     device
-        Where the model runs (default: where its parameters are).
+        Where the model runs; the model is moved there (default: where its parameters are).
+        The model runs in eval mode and gets its previous train/eval mode back afterwards.
 
     Yields
     ------
@@ -143,7 +145,8 @@ def iter_boundaries(
     segments = list(segments)
     if device is None:
         device = next(iter(model.parameters()), torch.empty(0)).device
-    model.eval()
+    was_training = model.training
+    model.to(device).eval()
     all_n: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # window length -> model output on an all-N window
     buffer: list[list] = []  # [segment, plan row, ids or None, prob or None, mask or None], in output order
     bar = tqdm(total=sum(s.length for s in segments), unit="bp", unit_scale=True, disable=not progress, desc="boundaries")
@@ -169,6 +172,7 @@ def iter_boundaries(
         yield from drain()
     finally:
         bar.close()
+        model.train(was_training)
 
 
 def _encode_window(fetch: Callable[[str, int, int], str], seg: Segment, start: int, end: int) -> torch.Tensor:
@@ -177,9 +181,10 @@ def _encode_window(fetch: Callable[[str, int, int], str], seg: Segment, start: i
         raise ValueError(f"record {seg.chrom!r}: asked for bases {seg.start + start}-{seg.start + end}, got {len(text)}")
     try:
         return encode(text)
-    except ValueError as err:  # name the record and the genomic position, not the window offset
-        pos = int(str(err).split(" at position ")[1].split()[0]) if " at position " in str(err) else 0
-        raise ValueError(f"record {seg.chrom!r} position {seg.start + start + pos}: {err}") from None
+    except ValueError:  # name the record and the genomic position, not the window offset
+        bad = re.search(r"[^ACGTUNRYSWKMBDHV]", text, flags=re.IGNORECASE).start()
+        raise ValueError(f"record {seg.chrom!r} position {seg.start + start + bad}: invalid nucleotide {text[bad]!r} "
+                         "(accepted: A, C, G, T, U, N and IUPAC ambiguity codes, any case)") from None
 
 
 @torch.inference_mode()
@@ -200,7 +205,7 @@ def _run_batch(model: torch.nn.Module, entries: list[list], device, all_n: dict)
     for k, entry in enumerate(entries):
         entry[3], entry[4] = prob[k, : lengths[k]], mask[k, : lengths[k]]
         if bool((entry[2] == N_ID).all()):
-            all_n.setdefault(lengths[k], (entry[3], entry[4]))
+            all_n.setdefault(lengths[k], (entry[3].copy(), entry[4].copy()))
 
 
 # -- inputs ----------------------------------------------------------------------------------------

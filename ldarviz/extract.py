@@ -48,7 +48,7 @@ def extract_boundaries(
     window, overlap, batch_size
         Window length, minimum overlap between neighbouring windows, windows per model call.
     device
-        Where the model runs (default: where its parameters are).
+        Where the model runs; the model is moved there (default: where its parameters are).
     progress
         Show a tqdm progress bar over bases.
     return_mask

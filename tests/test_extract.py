@@ -100,10 +100,11 @@ def test_stitched_equals_one_pass_when_overlap_covers_the_receptive_field(length
 
 
 def test_forced_window_start_never_leaks_and_forward_is_never_called():
-    model = ToyRouter(radius=0)
+    model = ToyRouter(radius=0).train()
     seq = "ACGT" * 500
     prob = extract_boundaries(model, {"x": seq}, window=64, overlap=2, batch_size=3)["x"]
     assert model.calls > 5
+    assert model.training  # its train/eval mode is given back
     assert np.flatnonzero(prob == 1.0).tolist() == [0]
 
 
