@@ -20,7 +20,7 @@ for _k, _b in enumerate("ACGT"):
     BASE_CODES[ord(_b)] = BASE_CODES[ord(_b.lower())] = _k
 
 
-def sequence_source(sequences) -> tuple[dict[str, int], Callable[[str, int, int], str]]:
+def sequence_source(sequences, *, upper: bool = True) -> tuple[dict[str, int], Callable[[str, int, int], str]]:
     """Record lengths and an upper-case ``fetch(name, start, end)`` for any accepted input.
 
     Parameters
@@ -34,11 +34,14 @@ def sequence_source(sequences) -> tuple[dict[str, int], Callable[[str, int, int]
     lengths : dict[str, int]
         Record name -> length, in input order.
     fetch : callable
-        ``fetch(name, start, end) -> str``, bases ``start..end-1`` (0-based, half-open), upper case.
+        ``fetch(name, start, end) -> str``, bases ``start..end-1`` (0-based, half-open), upper case
+        unless ``upper=False`` (then as stored, for callers that fold case themselves).
     """
     if isinstance(sequences, (str, os.PathLike)):
         sequences = open_fasta(sequences, quiet=True)
     lengths, fetch = _ldarnet_source(sequences)
+    if not upper:
+        return lengths, fetch
     return lengths, lambda name, start, end: fetch(name, start, end).upper()
 
 
@@ -51,6 +54,19 @@ def one_hot(sequence: str) -> np.ndarray:
     """(4, L) int8 one-hot encoding in ACGT order; N and other letters are all-zero columns."""
     codes = base_codes(sequence)
     return (codes[None, :] == np.arange(4, dtype=np.int8)[:, None]).astype(np.int8)
+
+
+def one_hot_bool(sequence: str) -> np.ndarray:
+    """(4, L) bool one-hot in ACGT order, any case (other letters: all False).
+
+    Byte comparisons, no gather: the fast path for long scans (memelite reads bool one-hot
+    through an int8 view, without a copy).
+    """
+    raw = np.frombuffer(sequence.encode("latin-1", errors="replace"), dtype=np.uint8) & np.uint8(0xDF)  # fold case
+    out = np.empty((4, len(raw)), dtype=bool)
+    for k, base in enumerate(b"ACGT"):
+        np.equal(raw, base, out=out[k])
+    return out
 
 
 def check_seq_ids(seq_ids, lengths: dict[str, int], what: str) -> None:
