@@ -141,6 +141,17 @@ def shuffle_columns(motifs: Mapping[str, np.ndarray], seed: int = 0) -> dict[str
     return out
 
 
+def best_pvalue(pwm: np.ndarray, eps: float = 1e-4) -> float:
+    """Smallest p-value any site can reach (uniform background): the chance of a top-scoring word.
+
+    Short or degenerate PWMs (e.g. the Initiator ``YYANWYY``: 128 of 16,384 7-mers score the
+    maximum, so p >= 0.0078) can never pass a strict threshold.
+    """
+    log_odds = np.log2(pwm + eps)
+    ties = np.isclose(log_odds, log_odds.max(axis=0, keepdims=True)).sum(axis=0)
+    return float(np.prod(ties / 4.0))
+
+
 def _motif_record(motifs, release: str) -> dict:
     if isinstance(motifs, (str, os.PathLike)) and Path(motifs).is_file():
         return {"inputs": {str(motifs): file_sha256(motifs)}, "jaspar_release": None,
@@ -206,6 +217,11 @@ def scan_motifs(sequences, motifs=DEFAULT_MOTIFS, pvalue: float = 1e-4, both_str
     if not 0 < pvalue < 1:
         raise ValueError(f"pvalue must be in (0, 1), got {pvalue}")
     pwms = load_motifs(motifs, release=release)
+    unreachable = {name: best_pvalue(pwm) for name, pwm in pwms.items() if best_pvalue(pwm) > pvalue}
+    if unreachable:
+        shown = ", ".join(f"{name} (best p = {p:.2g})" for name, p in unreachable.items())
+        warnings.warn(f"motif(s) {shown} cannot reach p < {pvalue:g} and will have no hits; scan them with a "
+                      "looser pvalue", stacklevel=2)
     lengths, fetch = sequence_source(sequences, upper=False)  # one_hot_bool folds case itself
     order = {name: k for k, name in enumerate(lengths)}
     max_w = max(p.shape[1] for p in pwms.values())

@@ -10,6 +10,9 @@ from ldarviz.motifs import (
 )
 from ldarviz.sequences import sequence_source
 
+# the default set includes Inr, which cannot reach p < 1e-4 (tested on its own below)
+pytestmark = pytest.mark.filterwarnings(r"ignore:motif\(s\) Inr:UserWarning")
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 ATHAL = DATA / "athal_chr1_1000000_1200000.fa"
 
@@ -106,3 +109,14 @@ def test_chunked_scan_equals_single_pass_and_fasta_equals_dict(athal_text):
         idx = ["ACGT".index(b) for b in seq]
         log_odds = np.log2(pwms[row.motif_id][idx, np.arange(len(idx))] + 1e-4) + 2
         assert abs(log_odds.sum() - row.score) < 0.5
+
+
+def test_unreachable_threshold_warns():
+    from ldarviz.motifs import best_pvalue
+
+    inr = load_motifs(["Inr"])["Inr"]
+    assert best_pvalue(inr) == pytest.approx(128 / 4 ** 7)
+    with pytest.warns(UserWarning, match=r"Inr \(best p = 0.0078\) cannot reach p < 0.0001"):
+        scan_motifs({"x": "CCATTCC" * 20}, motifs=["Inr"], pvalue=1e-4)
+    hits = scan_motifs({"x": "GGGG" + "CCATTCC" + "GGGG"}, motifs=["Inr"], pvalue=0.01)
+    assert ((hits["start"] == 4) & (hits["strand"] == "+")).any()
