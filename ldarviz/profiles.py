@@ -110,11 +110,15 @@ def profile_from_matrix(matrix: np.ndarray, *, n_boot: int = 1000, ci: float = 0
 
 
 def boundary_profile(boundaries: dict[str, np.ndarray], sites: pd.DataFrame, *, flank: int = 50,
-                     position: str | None = None, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Site-aligned mean boundary profile with bootstrap band (``site_matrix`` + ``profile_from_matrix``)."""
+                     position: str | None = None, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+                     checkpoint=None) -> pd.DataFrame:
+    """Site-aligned mean boundary profile with bootstrap band (``site_matrix`` + ``profile_from_matrix``).
+
+    ``checkpoint`` (the model directory the boundaries came from) is hashed into the provenance.
+    """
     matrix = site_matrix(boundaries, sites, flank=flank, position=position)
     table = profile_from_matrix(matrix, n_boot=n_boot, ci=ci, seed=seed)
-    return attach(table, make_provenance(seed=seed, flank=flank, n_boot=n_boot, ci=ci, n_sites=len(sites)))
+    return attach(table, make_provenance(checkpoint=checkpoint, seed=seed, flank=flank, n_boot=n_boot, ci=ci, n_sites=len(sites)))
 
 
 def peak_enrichment(matrix: np.ndarray, *, peak: int = 2, flank_from: int | None = None, n_perm: int = 1000,
@@ -225,7 +229,8 @@ CONTROLS = ("gc_matched", "planted_shuffle", "shuffled_pwm")
 def motif_profiles(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, sequences, *, boundary_fn=None,
                    controls=CONTROLS, flank: int = 50, gc_window: int | None = None, gc_bin_width: float = 0.02,
                    planted_context: int = 256, max_planted: int | None = 2000, motifs=None, pvalue: float | None = None,
-                   n_boot: int = 1000, n_perm: int = 1000, peak: int = 2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   n_boot: int = 1000, n_perm: int = 1000, peak: int = 2, seed: int = 0,
+                   checkpoint=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Motif-aligned profiles for every motif, next to three controls, with enrichment statistics.
 
     Parameters
@@ -246,6 +251,8 @@ def motif_profiles(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, sequen
     motifs, pvalue
         PWMs and threshold for the ``shuffled_pwm`` scan (default: the motifs named in ``hits``
         resolved with :func:`load_motifs` and the hits' recorded threshold, else 1e-4).
+    checkpoint : path, optional
+        The model directory the boundaries came from; its weights' SHA-256 goes in the provenance.
 
     Returns
     -------
@@ -290,7 +297,7 @@ def motif_profiles(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, sequen
     profiles = pd.DataFrame(pd.concat(profiles, ignore_index=True)[["motif_id", "set"] + PROFILE_COLUMNS]) if profiles \
         else pd.DataFrame(columns=["motif_id", "set"] + PROFILE_COLUMNS)
     stats = pd.DataFrame(stats)
-    record = make_provenance(seed=seed, flank=flank, controls=list(controls), gc_window=gc_window, gc_bin_width=gc_bin_width,
+    record = make_provenance(checkpoint=checkpoint, seed=seed, flank=flank, controls=list(controls), gc_window=gc_window, gc_bin_width=gc_bin_width,
                              planted_context=planted_context, max_planted=max_planted, n_boot=n_boot, n_perm=n_perm, peak=peak)
     hit_record = hits.attrs.get("provenance", {})
     record["jaspar_release"] = hit_record.get("jaspar_release")

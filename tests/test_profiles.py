@@ -138,3 +138,22 @@ def test_motif_profiles_with_all_controls(genome, tbp_hits):
     assert profiles.attrs["provenance"]["jaspar_release"] == "JASPAR2024"
     with pytest.raises(ValueError, match="needs boundary_fn"):
         motif_profiles(boundaries, tbp_hits, genome, controls=("planted_shuffle",))
+
+
+def test_real_tiny_model_profile_records_checkpoint(tmp_path, genome, tbp_hits):
+    import torch
+
+    from ldarnet import LDARNet, LDARNetConfig
+    from ldarviz.provenance import file_sha256
+
+    torch.manual_seed(0)
+    model = LDARNet(LDARNetConfig.preset("ldarnet-tiny")).eval()
+    model.save_pretrained(tmp_path / "ckpt")
+    name = next(iter(genome))
+    piece = {name: genome[name][:12_000]}
+    probs = extract_boundaries(model, piece, window=4096, overlap=512)
+    assert probs[name].dtype == np.float16 and len(probs[name]) == 12_000
+    sites = tbp_hits[tbp_hits["end"] < 12_000]
+    prof = boundary_profile(probs, sites, flank=10, n_boot=50, checkpoint=tmp_path / "ckpt")
+    assert prof["n"].max() == len(sites) and prof["mean"].between(0, 1).all()
+    assert prof.attrs["provenance"]["checkpoint_sha256"] == file_sha256(tmp_path / "ckpt" / "model.safetensors")
