@@ -75,6 +75,15 @@ def _jsonable(value):
     return repr(value)
 
 
+def _ldarnet_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("ldarnet")
+    except Exception:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def make_provenance(*, checkpoint=None, inputs=(), jaspar_release: str | None = None,
                     seed: int | None = None, **parameters) -> dict:
     """Build a provenance record.
@@ -90,10 +99,8 @@ def make_provenance(*, checkpoint=None, inputs=(), jaspar_release: str | None = 
     **parameters
         Any analysis parameters (window, flank, p-value threshold, ...), stored JSON-safe.
     """
-    from ldarnet import __version__
-
     return {
-        "ldarnet_version": __version__,
+        "ldarnet_version": _ldarnet_version(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "checkpoint_sha256": checkpoint_hash(checkpoint) if checkpoint is not None else None,
         "inputs": _input_hashes(inputs),
