@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -90,18 +89,22 @@ def bench_compression(length: int, repeats: int) -> dict:
             "speedup_fixed4_over_none": med["none"] / med["fixed"], "target": 1.8}
 
 
+# Peak memory is VmHWM, the high-water mark of this process's own address space. (ru_maxrss would
+# not do: Linux carries it across exec, so a child of a large parent starts with the parent's peak.)
 LONG_CHILD = """
-import resource, sys, time, torch
+import sys, time, torch
 sys.path.insert(0, {root!r})
 from ldarnet import LDARNet, LDARNetConfig
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_kb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+base = hwm_kb()
 model = LDARNet(LDARNetConfig.preset("ldarnet-proxy", router="fixed", target_ratio=4)).eval()
 ids = torch.randint(0, 4, (1, {length}))
 t0 = time.perf_counter()
 with torch.no_grad():
     out = model(ids)
 elapsed = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm_kb()
 print(base, peak, elapsed, int(out.boundaries[0].lengths[0]))
 """
 
