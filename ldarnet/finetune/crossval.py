@@ -131,8 +131,7 @@ def cross_validate(
     splits = list(splitter.split(np.zeros(len(labels)), labels))[: max_folds or folds]
     rows = []
     for fold, (rest, test) in enumerate(splits):
-        train_idx, valid_idx = train_test_split(rest, test_size=valid_fraction, stratify=labels[rest],
-                                                random_state=seed + fold)
+        train_idx, valid_idx = _split_validation(rest, labels, valid_fraction, seed + fold)
         fold_deadline = _share(deadline, len(splits) - fold)
         torch.manual_seed(seed + fold)
         model = make_model(fold)
@@ -186,8 +185,7 @@ def grid_search(
     labels = np.array(table["label"], dtype=np.int64)  # a writable copy: torch refuses read-only arrays
     ids, mask = encode_sequences(table["sequence"].tolist())
     y = torch.as_tensor(labels, dtype=torch.long)
-    train_idx, valid_idx = train_test_split(np.arange(len(labels)), test_size=valid_fraction, stratify=labels,
-                                            random_state=seed)
+    train_idx, valid_idx = _split_validation(np.arange(len(labels)), labels, valid_fraction, seed)
     rows, scored = [], []
     for i, (lr, batch_size) in enumerate(grid):
         torch.manual_seed(seed)
@@ -242,6 +240,18 @@ def _check_folds(labels: np.ndarray, folds: int) -> None:
     if counts.min() < folds:
         raise ValueError(f"--folds {folds}: class {int(counts.argmin())} has only {int(counts.min())} example(s); "
                          "every class needs at least one per fold")
+
+
+def _split_validation(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+    """Stratified (train, validation) split of ``index``; the validation part holds every class at least once."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"valid_fraction={fraction} must be between 0 and 1")
+    n_classes = np.unique(labels[index]).size
+    n_valid = max(n_classes, int(round(fraction * len(index))))
+    if len(index) - n_valid < n_classes:
+        raise ValueError(f"{len(index)} training sequences are too few to hold out a validation set with every "
+                         f"class and still train on every class; use fewer folds or more data")
+    return train_test_split(index, test_size=n_valid, stratify=labels[index], random_state=seed)
 
 
 def _take(ids: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, index: np.ndarray):
