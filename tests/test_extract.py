@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -44,8 +47,23 @@ class ToyRouter(torch.nn.Module):
         return [BoundaryOutput(prob, mask, mask.sum(1))]
 
 
-def random_dna(rng: np.random.Generator, n: int) -> str:
-    return "".join(rng.choice(list("ACGT"), size=n))
+DATA_FASTA = Path(__file__).resolve().parents[1] / "data" / "athal_chr1_1000000_1200000.fa"
+
+
+@functools.cache
+def athal() -> str:
+    """200 kb of real, soft-masked Arabidopsis chr1 from the project's data/ (see data/README.md)."""
+    from ldarnet.data.fasta import open_fasta
+
+    with open_fasta(DATA_FASTA, quiet=True) as fasta:
+        name = next(iter(fasta.keys()))
+        return str(fasta[name][:])
+
+
+def real_dna(rng: np.random.Generator, n: int) -> str:
+    """``n`` consecutive bases of real sequence, from a random place in the slice."""
+    start = int(rng.integers(0, len(athal()) - n))
+    return athal()[start:start + n]
 
 
 def single_pass(model, seq: str) -> np.ndarray:
@@ -92,7 +110,7 @@ def test_bad_tiling_parameters_are_refused(window, overlap, batch, message):
 def test_stitched_equals_one_pass_when_overlap_covers_the_receptive_field(lengths, window, batch, seed):
     rng = np.random.default_rng(seed)
     model = ToyRouter(radius=3)
-    seqs = {f"s{k}": random_dna(rng, n) for k, n in enumerate(lengths)}
+    seqs = {f"s{k}": real_dna(rng, n) for k, n in enumerate(lengths)}
     got = extract_boundaries(model, seqs, window=window, overlap=8, batch_size=batch)
     for name, seq in seqs.items():
         assert got[name].dtype == np.float16 and got[name].shape == (len(seq),)
@@ -101,7 +119,7 @@ def test_stitched_equals_one_pass_when_overlap_covers_the_receptive_field(length
 
 def test_forced_window_start_never_leaks_and_forward_is_never_called():
     model = ToyRouter(radius=0).train()
-    seq = "ACGT" * 500
+    seq = real_dna(np.random.default_rng(0), 2000)
     prob = extract_boundaries(model, {"x": seq}, window=64, overlap=2, batch_size=3)["x"]
     assert model.calls > 5
     assert model.training  # its train/eval mode is given back
@@ -110,7 +128,7 @@ def test_forced_window_start_never_leaks_and_forward_is_never_called():
 
 def test_all_n_windows_are_computed_once_and_equal_a_direct_pass():
     rng = np.random.default_rng(1)
-    seq = random_dna(rng, 300) + "N" * 5000 + random_dna(rng, 300)
+    seq = real_dna(rng, 300) + "N" * 5000 + real_dna(rng, 300)
     model = ToyRouter(radius=3)
     prob = extract_boundaries(model, {"x": seq, "allN": "n" * 3000}, window=256, overlap=32, batch_size=1)
     np.testing.assert_array_equal(prob["x"], single_pass(model, seq))
@@ -127,7 +145,7 @@ def parse_bed(path):
 
 def test_bedgraph_and_chunks_cover_every_base_exactly_once(tmp_path):
     rng = np.random.default_rng(2)
-    seqs = {"chrA": random_dna(rng, 2345), "chrB": "ACGTN" * 3, "chrC": "N" * 900 + random_dna(rng, 77)}
+    seqs = {"chrA": real_dna(rng, 2345), "chrB": real_dna(rng, 12) + "NNN", "chrC": "N" * 900 + real_dna(rng, 77)}
     model = ToyRouter(radius=2)
     lengths, fetch = sequence_source(seqs)
     probs, masks = extract_boundaries(model, seqs, window=200, overlap=20, batch_size=2, return_mask=True)
@@ -156,7 +174,7 @@ def test_bedgraph_and_chunks_cover_every_base_exactly_once(tmp_path):
 
 def test_regions_become_their_own_sequences(tmp_path):
     rng = np.random.default_rng(3)
-    seqs = {"chr1": random_dna(rng, 1000), "chr2": random_dna(rng, 500)}
+    seqs = {"chr1": real_dna(rng, 1000), "chr2": real_dna(rng, 500)}
     bed = tmp_path / "r.bed"
     bed.write_text("# comment\ntrack name=x\nchr1\t100\t350\tfirst\n\nchr2 0 500\nchr1\t350\t360\n")
     model = ToyRouter(radius=1)
@@ -200,7 +218,7 @@ def test_fasta_path_and_pyfaidx_inputs_agree(tmp_path):
     import pyfaidx
 
     rng = np.random.default_rng(4)
-    seqs = {"a": random_dna(rng, 333), "b": random_dna(rng, 61).lower()}
+    seqs = {"a": real_dna(rng, 333), "b": real_dna(rng, 61).lower()}
     fasta = tmp_path / "g.fa"
     fasta.write_text("".join(f">{k} description\n" + "\n".join(v[i:i + 60] for i in range(0, len(v), 60)) + "\n" for k, v in seqs.items()))
     model = ToyRouter()
@@ -230,8 +248,8 @@ def tiny():
 
 def test_real_model_batched_short_sequences_equal_single_window_passes(tiny):
     rng = np.random.default_rng(5)
-    seqs = {f"s{n}": random_dna(rng, n) for n in (1, 2, 37, 300, 511, 512)}
-    seqs["withN"] = random_dna(rng, 100) + "N" * 150 + random_dna(rng, 40)
+    seqs = {f"s{n}": real_dna(rng, n) for n in (1, 2, 37, 300, 511, 512)}
+    seqs["withN"] = real_dna(rng, 100) + "N" * 150 + real_dna(rng, 40)
     got = extract_boundaries(tiny, seqs, window=512, overlap=64, batch_size=3)
     for name, seq in seqs.items():
         want = single_pass(tiny, seq)
@@ -242,12 +260,13 @@ def test_real_model_batched_short_sequences_equal_single_window_passes(tiny):
 
 def test_real_model_tiled_matches_one_long_window_away_from_edges(tiny):
     rng = np.random.default_rng(6)
-    seq = random_dna(rng, 3000)
+    seq = real_dna(rng, 3 * 510 + 2)  # three 512-bp windows overlap by exactly 2 bp
     want = single_pass(tiny, seq).astype(np.float32)
-    tiled = extract_boundaries(tiny, {"x": seq}, window=1024, overlap=256, batch_size=2)["x"].astype(np.float32)
-    np.testing.assert_allclose(tiled, want, rtol=0, atol=1e-3)  # every base is >= 128 bp from a window edge
-    # and the edge effect is real: with a tiny overlap, bases next to window edges drift further
-    ragged = extract_boundaries(tiny, {"x": seq}, window=1024, overlap=2, batch_size=2)["x"].astype(np.float32)
+    tiled = extract_boundaries(tiny, {"x": seq}, window=512, overlap=128, batch_size=2)["x"].astype(np.float32)
+    np.testing.assert_allclose(tiled, want, rtol=0, atol=1e-3)  # every base is >= 64 bp from a window edge
+    # the edge effect is real: with a 2-bp overlap, bases next to window edges drift further
+    assert len(plan_windows(len(seq), 512, 2)) == 3
+    ragged = extract_boundaries(tiny, {"x": seq}, window=512, overlap=2, batch_size=2)["x"].astype(np.float32)
     assert np.abs(ragged - want).max() > 2e-3
 
 
@@ -258,7 +277,7 @@ def test_cli_writes_tracks_for_a_saved_checkpoint(tiny, tmp_path, capsys, monkey
     main = cli.main
 
     rng = np.random.default_rng(7)
-    records = {"chr1": random_dna(rng, 1500), "chr2": "NNNN" + random_dna(rng, 90)}
+    records = {"chr1": real_dna(rng, 1500), "chr2": "NNNN" + real_dna(rng, 90)}
     fasta = tmp_path / "genome.fa"
     fasta.write_text("".join(f">{k}\n{v}\n" for k, v in records.items()))
     tiny.save_pretrained(tmp_path / "ckpt")
