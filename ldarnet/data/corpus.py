@@ -99,13 +99,18 @@ class WindowCorpus:
         self._fastas = [open_fasta(p, uppercase=True, cache_dir=cache_dir, quiet=quiet) for p in paths]
         self.sources = [_Source(Path(p), 0.0, {k: len(f[k]) for k in f.keys()}) for p, f in zip(paths, self._fastas)]
         self._split(set(val_records), _as_regions(val_regions))
-        usable = [src.starts(TRAIN, window_length)[-1] if src.train else 0 for src in self.sources]
+        usable = [int(src.starts(TRAIN, window_length)[-1]) if src.train else 0 for src in self.sources]
         for i, (src, n_starts) in enumerate(zip(self.sources, usable)):
-            if n_starts == 0 and (weights is None or weights[i] > 0):
-                longest = max(src.record_lengths.values())
+            if n_starts == 0 and src.train and (weights is None or weights[i] > 0):
+                longest = max(end - start for _, start, end in src.train)
                 raise ValueError(f"{src.path}: no training window of {window_length} bp fits: every record "
-                                 f"(outside the held-out ones) is shorter (longest record {longest:,} bp)")
-        raw = np.asarray(weights if weights is not None else usable, dtype=np.float64)
+                                 f"(outside the held-out data) is shorter (longest stretch {longest:,} bp)")
+        if not any(usable):
+            raise ValueError("no training data left: every record of every FASTA file is held out")
+        # a file whose every record is held out serves validation only: it gets no training weight
+        raw = np.asarray(weights if weights is not None else usable, dtype=np.float64) * (np.asarray(usable) > 0)
+        if raw.sum() <= 0:
+            raise ValueError(f"sampling weights {list(weights)} put no weight on any file with training data")
         for src, w in zip(self.sources, raw / raw.sum()):
             src.weight = float(w)
         self._train_starts = [src.starts(TRAIN, window_length) if src.train else None for src in self.sources]
