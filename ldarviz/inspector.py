@@ -271,10 +271,7 @@ def plot_boundary_track(probs, *, threshold: float = 0.5, hits: pd.DataFrame | N
     import matplotlib.pyplot as plt
 
     probs = np.asarray(probs, dtype=np.float64)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(10, 2.8))
-    else:
-        fig = ax.figure
+    fig, ax = plt.subplots(figsize=(10, 2.8)) if ax is None else (ax.figure, ax)
     x = offset + np.arange(len(probs))
     ax.fill_between(x, probs, step="post", color="#93c5fd", label="boundary probability")
     starts = chunk_intervals(probs, threshold)[:, 0]

@@ -238,6 +238,7 @@ def run_all(notebooks: list[Path], out_root: str | os.PathLike, parameters: dict
 
     Each notebook gets ``out_dir`` (absolute) and those of ``parameters`` its parameters cell declares.
     """
+    start = time.perf_counter()
     parameters = dict(parameters or {})
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     unused = sorted(set(parameters) - set().union(*declared.values()))
@@ -245,15 +246,18 @@ def run_all(notebooks: list[Path], out_root: str | os.PathLike, parameters: dict
         raise ValueError(f"-p {unused[0]}: no selected notebook declares this parameter "
                          f"(standard names: {', '.join(STANDARD_PARAMETERS)})")
     run_dir = new_run_dir(Path(out_root), run_id)
-    start, results = time.perf_counter(), []
-    for nb in notebooks:
-        given = {k: v for k, v in parameters.items() if k in declared[nb]}
-        given["out_dir"] = str((run_dir / nb.stem).resolve())
-        log(f"{nb.stem}: running ...", flush=True)
-        record = run_notebook(nb, run_dir / nb.stem, given, kernel=kernel, timeout=timeout, render=render)
-        results.append(record)
-        log(f"{nb.stem}: {record['status']} in {record['seconds']:.1f} s" + (f" ({record['error']})" if record["error"] else ""), flush=True)
-    write_index(run_dir, results, total_seconds=time.perf_counter() - start, parameters=parameters)
+    results = []
+    try:
+        for nb in notebooks:
+            given = {k: v for k, v in parameters.items() if k in declared[nb]}
+            given["out_dir"] = str((run_dir / nb.stem).resolve())
+            log(f"{nb.stem}: running ...", flush=True)
+            record = run_notebook(nb, run_dir / nb.stem, given, kernel=kernel, timeout=timeout, render=render)
+            results.append(record)
+            log(f"{nb.stem}: {record['status']} in {record['seconds']:.1f} s"
+                + (f" ({record['error']})" if record["error"] else ""), flush=True)
+    finally:  # an interrupted batch still indexes what it finished
+        write_index(run_dir, results, total_seconds=time.perf_counter() - start, parameters=parameters)
     return run_dir, results
 
 

@@ -10,7 +10,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from ldarviz.workbench import display_path, find_notebooks, main, parse_value, write_summary
+import argparse
+
+from ldarviz.workbench import display_path, find_notebooks, main, parse_value, register, run, write_summary
 
 
 def notebook(path: Path, params: str, *cells: str) -> Path:
@@ -116,3 +118,11 @@ def test_write_summary_and_display_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "repo" / "notebooks")
     assert display_path(tmp_path / "repo" / "data" / "a.fa") == "../data/a.fa"
     assert display_path("/somewhere/else/a.fa") == "/somewhere/else/a.fa"
+
+
+def test_register_adds_a_workbench_subcommand():
+    parser = argparse.ArgumentParser(prog="ldarnet")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["workbench", "--only", "01", "-p", "seed", "3", "-p", "device", "cpu"])
+    assert args.func is run and args.only == ["01"] and args.parameter == [["seed", "3"], ["device", "cpu"]]
+    assert args.out == "reports" and args.notebooks == "notebooks" and args.kernel == "python3"
