@@ -140,12 +140,14 @@ def test_truncated_checkpoint_is_never_loaded(reference, tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     (out / "checkpoints" / "step-00000003").mkdir()  # a write killed before its manifest
     (out / "checkpoints" / "step-00000003" / "model.safetensors").write_bytes(b"\0" * 100)
+    (out / "checkpoints" / ".step-00000005.tmp-99999").mkdir()  # the temporary folder of a killed writer
     path, rejected = latest_valid_checkpoint(out)
     assert path.name == "step-00000002"
     assert any("step-00000004" in r and "truncated" in r for r in rejected)
     assert any("step-00000003" in r and "manifest" in r for r in rejected)
     pretrain(out=out, resume=True, **RUN)
     assert losses(out) == losses(ref_out)
+    assert not (out / "checkpoints" / ".step-00000005.tmp-99999").exists()
 
 
 def test_only_a_corrupt_checkpoint_means_no_resume(reference, tmp_path):

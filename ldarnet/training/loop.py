@@ -35,7 +35,8 @@ from ..model import LDARNet
 from . import distributed as D
 from .evaluate import evaluate_mlm
 from .optim import build_optimizer, set_learning_rate, stage_lr_multipliers, wsd_factor
-from .state import capture_rng, latest_valid_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .state import (capture_rng, latest_valid_checkpoint, load_checkpoint, remove_partial_writes, restore_rng,
+                    save_checkpoint)
 
 __all__ = ["pretrain", "TrainingDiverged", "resolve_config", "plan_batches"]
 
@@ -137,7 +138,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
     optimizer = build_optimizer(model, lr=a["lr"], weight_decay=a["weight_decay"], lr_multipliers=mults)
     start_step, tokens, elapsed = 0, 0, 0.0
     if a["resume"]:
-        start_step, tokens, elapsed = _resume(out, model, optimizer, info)
+        start_step, tokens, elapsed = _resume(out, model, optimizer, info, batch_size)
     else:
         torch.manual_seed(a["seed"] * 1000 + info.rank)
     if info.is_main:
@@ -274,9 +275,11 @@ def _check_run_folder(out: Path, run_args: dict, resume: bool, info: D.DistInfo)
     D.barrier(info)
 
 
-def _resume(out: Path, model, optimizer, info: D.DistInfo) -> tuple[int, int, float]:
+def _resume(out: Path, model, optimizer, info: D.DistInfo, batch_size: int) -> tuple[int, int, float]:
     path, rejected = latest_valid_checkpoint(out)
     if info.is_main:
+        for leftover in remove_partial_writes(out):
+            _say(f"removed {leftover}, a checkpoint whose write was interrupted")
         for line in rejected:
             _say(f"warning: skipping checkpoint {line}")
     if path is None:
@@ -287,6 +290,9 @@ def _resume(out: Path, model, optimizer, info: D.DistInfo) -> tuple[int, int, fl
     restore_rng(mine or {k.split("/", 1)[1]: v for k, v in rng.items() if k.startswith("rank0/")},
                 state["rng"][str(info.rank)] if str(info.rank) in state["rng"] else state["rng"]["0"])
     step = int(state["step"])
+    if state["data_position"] != step * batch_size:
+        raise ValueError(f"checkpoint {path}: data position {state['data_position']} does not match step {step} "
+                         f"x batch size {batch_size}")
     if info.is_main:
         _truncate_metrics(out / "metrics.jsonl", step)
         _say(f"resuming from {path} (step {step}, {state['tokens']:,} tokens)")

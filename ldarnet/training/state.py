@@ -29,7 +29,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-__all__ = ["CHECKPOINT_DIR", "save_checkpoint", "find_checkpoints", "latest_valid_checkpoint",
+__all__ = ["CHECKPOINT_DIR", "save_checkpoint", "remove_partial_writes", "find_checkpoints", "latest_valid_checkpoint",
            "load_checkpoint", "verify_checkpoint", "capture_rng", "restore_rng", "fsync_dir"]
 
 CHECKPOINT_DIR = "checkpoints"
@@ -148,6 +148,16 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model, optimizer, tra
     for stale in find_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def remove_partial_writes(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete temporary checkpoint folders left by a killed writer (``.step-*.tmp-*``, ``.step-*.old-*``)."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    leftovers = [p for p in root.glob(f".{_PREFIX}*") if p.is_dir() and (".tmp-" in p.name or ".old-" in p.name)] \
+        if root.is_dir() else []
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return leftovers
 
 
 def find_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
