@@ -71,26 +71,42 @@ def match_on_gc(site_cells: pd.DataFrame, cand_cells: pd.DataFrame, *, n_per_sit
         Positional row numbers into ``site_cells`` and ``cand_cells`` of each matched pair; each
         candidate is used at most once, each site at most ``n_per_site`` times.
     """
-    def keyed(frame):
-        frame = frame.assign(row=np.arange(len(frame)), bin=np.floor(frame["gc"] / gc_bin_width))
-        return frame[frame["gc"].notna()]
+    empty = np.zeros(0, np.int64)
+    if len(site_cells) == 0 or len(cand_cells) == 0:
+        return empty, empty
+    groups, _ = pd.factorize(np.concatenate([site_cells["group"].to_numpy(), cand_cells["group"].to_numpy()]))
+    n_bins = int(np.ceil(1.0 / gc_bin_width)) + 2
+    max_len = int(max(site_cells["length"].max(), cand_cells["length"].max())) + 1
 
-    sites, cands = keyed(site_cells), keyed(cand_cells)
-    cand_groups = {key: g for key, g in cands.groupby(["group", "length", "bin"], sort=False)}
+    def keys(frame, group_codes):
+        gc = frame["gc"].to_numpy(np.float64)
+        ok = ~np.isnan(gc)
+        b = np.floor(np.where(ok, gc, 0) / gc_bin_width).astype(np.int64)
+        key = (group_codes.astype(np.int64) * max_len + frame["length"].to_numpy(np.int64)) * n_bins + b
+        return key, gc, ok
+
+    s_key, s_gc, s_ok = keys(site_cells, groups[: len(site_cells)])
+    c_key, c_gc, c_ok = keys(cand_cells, groups[len(site_cells):])
+    # a random order first, then a stable sort by cell: each cell's candidates come out shuffled
+    c_rows = rng.permutation(np.flatnonzero(c_ok))
+    c_rows = c_rows[np.argsort(c_key[c_rows], kind="stable")]
+    c_sorted = c_key[c_rows]
+    s_rows = np.flatnonzero(s_ok)
+    s_rows = s_rows[np.lexsort((s_gc[s_rows], s_key[s_rows]))]
+    cells, first, counts = np.unique(s_key[s_rows], return_index=True, return_counts=True)
+    lo = np.searchsorted(c_sorted, cells, side="left")
+    hi = np.searchsorted(c_sorted, cells, side="right")
     site_out, cand_out = [], []
-    for key, s in sites.groupby(["group", "length", "bin"], sort=False):
-        c = cand_groups.get(key)
-        if c is None:
+    for cell_lo, cell_hi, s0, count in zip(lo, hi, first, counts):
+        if cell_hi == cell_lo:
             continue
-        need = len(s) * n_per_site
-        chosen = c.iloc[rng.permutation(len(c))[:need]]
-        chosen = chosen.sort_values("gc", kind="stable")
-        s_sorted = s.sort_values("gc", kind="stable")["row"].to_numpy()
-        owner = (np.arange(len(chosen)) * len(s_sorted)) // max(len(chosen), 1)
-        site_out.append(s_sorted[owner])
-        cand_out.append(chosen["row"].to_numpy())
+        chosen = c_rows[cell_lo: min(cell_hi, cell_lo + count * n_per_site)]
+        chosen = chosen[np.argsort(c_gc[chosen], kind="stable")]
+        owner = (np.arange(len(chosen)) * count) // len(chosen)  # GC-rank pairing inside the cell
+        site_out.append(s_rows[s0: s0 + count][owner])
+        cand_out.append(chosen)
     if not site_out:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty, empty
     return np.concatenate(site_out).astype(np.int64), np.concatenate(cand_out).astype(np.int64)
 
 
