@@ -83,6 +83,12 @@ def test_load_csv_reads_the_ecoli_layout(ecoli):
     assert ecoli["source"].iloc[0].endswith(":2")  # line 1 is the header
 
 
+def test_load_csv_reads_the_enhancer_layout_with_float_labels():
+    table = load_csv(DATA / "enhancers_200bp.csv")
+    assert table["label"].value_counts().to_dict() == {0: 1484, 1: 1484}
+    assert table["sequence"].str.len().eq(200).all()
+
+
 def test_load_csv_named_columns_and_tsv(tmp_path):
     path = _write(tmp_path, "id\tdna\tcls\nx\tACGTN\t1\ny\tacgu\t0\n", "t.tsv")
     table = load_csv(path, sequence_column="dna", label_column="cls")
@@ -93,6 +99,7 @@ def test_load_csv_named_columns_and_tsv(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("dna,label\nACGT,1\nACGT,0\n", "no sequence column"),
     ("sequence,label\nACGT,1\nACGT,yes\n", "line 3, column 'label': label 'yes'"),
+    ("sequence,label\nACGT,1\nACGT,0.5\n", "line 3, column 'label': label '0.5'"),
     ("sequence,label\nACGT,1\nACXT,0\n", "line 3, column 'sequence': invalid nucleotide 'X' at position 2"),
     ("sequence,label\nACGT,1\n,0\n", "line 3, column 'sequence': the sequence is empty"),
     ("sequence,label\nACGT,-1\nACGT,0\n", "line 2, column 'label': label -1 is negative"),

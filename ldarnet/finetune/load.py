@@ -16,6 +16,7 @@ Malformed input raises one :class:`ValueError` naming the file, the 1-based line
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import tempfile
@@ -231,7 +232,14 @@ def _checked_label(text: str, where: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{where}: label {text!r} is not an integer class id (0, 1, ...)") from None
+        # some benchmark files write classes as floats ("1.0", the iEnhancer CSV); accept whole numbers
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not number.is_integer():
+            raise ValueError(f"{where}: label {text!r} is not an integer class id (0, 1, ...)") from None
+        value = int(number)
     if value < 0:
         raise ValueError(f"{where}: label {value} is negative; class ids are 0, 1, ...")
     return value
