@@ -372,7 +372,8 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--checkpoint", required=True, metavar="DIR", help="folder with model.safetensors and config.json")
-    parser.add_argument("--fasta", required=True, metavar="FILE", help="FASTA file (indexed with a .fai on first use)")
+    parser.add_argument("--fasta", required=True, metavar="FILE",
+                        help="FASTA file: plain, bgzip, or plain gzip (decompressed once into a cache); indexed on first use")
     parser.add_argument("--bed", metavar="REGIONS", help="BED file of regions to extract instead of whole records; regions must not overlap")
     parser.add_argument("--out", required=True, metavar="PREFIX", help="output prefix, e.g. out/chr1 (folders are created)")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help=f"window length in bases (default {DEFAULT_WINDOW})")
