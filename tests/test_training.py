@@ -213,3 +213,34 @@ def test_cli_help_and_exit_codes(tmp_path, capsys):
     code = main(["pretrain", *CLI_ARGS, "--out", str(tmp_path / "r"), "--fasta", str(tmp_path / "nope.fa")])
     assert code == 2
     assert "nope.fa" in capsys.readouterr().err
+
+
+# -- held-out evaluation ------------------------------------------------------------------------
+
+class UniformModel(torch.nn.Module):
+    """Predicts every token with equal probability and keeps every position (no chunking stage)."""
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        from ldarnet import LDARNetOutput
+
+        logits = torch.zeros(*input_ids.shape, 7)
+        logits[..., 4:] = -1e9  # N, [MASK], [PAD] never predicted: uniform over the 4 bases
+        return LDARNetOutput(logits=logits, hidden_states=logits, ratio_loss=torch.zeros(()), boundaries=[])
+
+
+def test_evaluation_of_a_known_predictor(tmp_path):
+    from ldarnet.data import WindowCorpus
+    from ldarnet.training import evaluate_mlm, frequency_baseline_loss
+
+    assert frequency_baseline_loss([5, 5, 5, 5]) == pytest.approx(math.log(4))
+    assert frequency_baseline_loss([10, 0, 0, 0]) == 0.0
+    corpus = WindowCorpus([YEAST], window_length=128, val_regions=[("BK006935.2", 100_000, 120_000)], seed=2)
+    result = evaluate_mlm(UniformModel(), corpus, windows=6, batch_size=4)
+    assert result["mlm_loss"] == pytest.approx(math.log(4), rel=1e-6)
+    assert result["baseline_loss"] < math.log(4)  # yeast is AT-rich: its composition beats uniform
+    assert result["masked_tokens"] > 6 * 128 * 0.1 and result["compression"] == []
+    assert list(result["per_file"]) == [YEAST]
+    tiny = LDARNet(LDARNetConfig.preset("ldarnet-tiny"))
+    real = evaluate_mlm(tiny, corpus, windows=4, batch_size=2)
+    assert len(real["compression"]) == 1 and real["compression"][0] >= 1.0
+    assert math.isfinite(real["mlm_loss"]) and tiny.training
