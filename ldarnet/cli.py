@@ -16,6 +16,8 @@ import sys
 COMMAND_MODULES = (
     "ldarnet.commands.demo",
     "ldarnet.training.cli",
+    "ldarnet.finetune.cli",
+    "ldarnet.ablate",
     "ldarnet.extract",
 )
 
