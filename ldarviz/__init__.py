@@ -1,0 +1,19 @@
+"""ldarviz: does an LDARNet put its token boundaries where biology does?
+
+Analyses read boundaries only through ``ldarnet``'s public output (``BoundaryOutput``, via
+``extract_boundaries``); they never reach into the model. Coordinates are 0-based, half-open.
+"""
+
+from .extract import extract_boundaries
+from .motifs import DEFAULT_MOTIFS, DEFAULT_RELEASE, load_motifs, scan_motifs
+from .profiles import boundary_profile, motif_profiles, peak_enrichment
+from .splice import canonical_fractions, matched_controls, splice_profiles, splice_sites
+from .token_lengths import compare_contexts, context_regions, token_length_distributions, train_bpe
+
+__all__ = [
+    "extract_boundaries",
+    "scan_motifs", "load_motifs", "DEFAULT_MOTIFS", "DEFAULT_RELEASE",
+    "boundary_profile", "motif_profiles", "peak_enrichment",
+    "splice_sites", "matched_controls", "splice_profiles", "canonical_fractions",
+    "context_regions", "token_length_distributions", "compare_contexts", "train_bpe",
+]
