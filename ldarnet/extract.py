@@ -229,24 +229,29 @@ def whole_records(lengths: dict[str, int]) -> list[Segment]:
     return [Segment(name, name, 0, n) for name, n in lengths.items() if n > 0]
 
 
-def read_regions(path: str | os.PathLike, lengths: dict[str, int], *, allow_overlap: bool = False) -> list[Segment]:
-    """Read a BED file (first three columns; ``#``, ``track`` and ``browser`` lines skipped) as segments.
+def read_regions(source, lengths: dict[str, int], *, allow_overlap: bool = False) -> list[Segment]:
+    """Regions to extract, as segments: a BED file, or a list of ``(chrom, start, end)`` tuples.
 
-    Each region is checked against ``lengths`` (record name -> length); a mistake raises ValueError
-    naming the file and line. Overlapping regions on one record are refused unless ``allow_overlap``,
-    because their bedGraph lines would cover a base twice.
+    A BED file's first three columns are read; blank, ``#``, ``track`` and ``browser`` lines are
+    skipped. Each region is checked against ``lengths`` (record name -> length); a mistake raises
+    ValueError naming the file and line (or the list item). Overlapping regions on one record are
+    refused unless ``allow_overlap``, because their bedGraph lines would cover a base twice.
     """
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read BED file {path}: {getattr(err, 'strerror', None) or err}") from None
-    segments, where = [], {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.startswith(("#", "track", "browser")):
-            continue
-        fields = line.split("\t") if "\t" in line else line.split()
-        at = f"{path} line {number}"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read BED file {path}: {getattr(err, 'strerror', None) or err}") from None
+        rows = [(f"{path} line {k}", line.split("\t") if "\t" in line else line.split())
+                for k, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.startswith(("#", "track", "browser"))]
+        origin = f"BED file {path}"
+    else:
+        rows = [(f"regions item {k}", [str(v) for v in row]) for k, row in enumerate(source)]
+        origin = "the region list"
+    segments, labels = [], []
+    for at, fields in rows:
         if len(fields) < 3:
             raise ValueError(f"{at}: expected at least 3 columns (chrom, start, end), got {len(fields)}")
         chrom = fields[0]
@@ -260,14 +265,15 @@ def read_regions(path: str | os.PathLike, lengths: dict[str, int], *, allow_over
         if not 0 <= start < end <= lengths[chrom]:
             raise ValueError(f"{at}: region {start}-{end} is not within record {chrom!r} (0-{lengths[chrom]}) or is empty")
         segments.append(Segment(f"{chrom}:{start}-{end}", chrom, start, end))
-        where[segments[-1]] = number
+        labels.append(at)
     if not segments:
-        raise ValueError(f"BED file {path} has no regions")
-    if not allow_overlap:
-        ordered = sorted(segments, key=lambda s: (s.chrom, s.start))
-        for a, b in zip(ordered, ordered[1:]):
+        raise ValueError(f"{origin} has no regions")
+    if not allow_overlap:  # in start order, any overlap shows up between neighbours
+        order = sorted(range(len(segments)), key=lambda k: (segments[k].chrom, segments[k].start))
+        for i, j in zip(order, order[1:]):
+            a, b = segments[i], segments[j]
             if a.chrom == b.chrom and b.start < a.end:
-                raise ValueError(f"{path}: regions on lines {where[a]} and {where[b]} overlap ({a.name} and {b.name})")
+                raise ValueError(f"{labels[i]} and {labels[j]}: regions {a.name} and {b.name} overlap")
     return segments
 
 

@@ -7,7 +7,6 @@ into one array per sequence.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ def extract_boundaries(
     model: torch.nn.Module,
     sequences,
     *,
-    regions: str | os.PathLike | None = None,
+    regions=None,
     window: int = DEFAULT_WINDOW,
     overlap: int = DEFAULT_OVERLAP,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -43,8 +42,9 @@ def extract_boundaries(
     sequences
         A dict of name -> str, a FASTA path, or a ``pyfaidx.Fasta``.
     regions
-        Optional BED file over ``sequences``: extract these regions (each on its own, so its first
-        base is a sequence start) instead of whole records. Regions may overlap here.
+        Optional BED file, or list of ``(chrom, start, end)`` tuples (0-based, half-open), over
+        ``sequences``: extract these regions (each on its own, so its first base is a sequence
+        start) instead of whole records. Regions may overlap here.
     window, overlap, batch_size
         Window length, minimum overlap between neighbouring windows, windows per model call.
     device

@@ -182,6 +182,8 @@ def test_regions_become_their_own_sequences(tmp_path):
     assert list(got) == ["chr1:100-350", "chr2:0-500", "chr1:350-360"]
     np.testing.assert_array_equal(got["chr1:100-350"], single_pass(model, seqs["chr1"][100:350]))
     assert got["chr1:350-360"][0] == 1.0  # a region start is a sequence start
+    as_list = extract_boundaries(model, seqs, regions=[("chr1", 100, 350)], window=64, overlap=8)
+    np.testing.assert_array_equal(as_list["chr1:100-350"], got["chr1:100-350"])
 
 
 @pytest.mark.parametrize("content, message", [
@@ -190,7 +192,8 @@ def test_regions_become_their_own_sequences(tmp_path):
     ("chr9\t0\t5\n", "line 1: record 'chr9' is not in the FASTA"),
     ("chr1\t50\t40\n", "line 1: region 50-40 is not within record 'chr1'"),
     ("chr1\t0\t101\n", "line 1: region 0-101"),
-    ("chr1\t0\t50\nchr1\t40\t60\n", "lines 1 and 2 overlap"),
+    ("chr1\t0\t50\nchr1\t40\t60\n", "line 1 and .*bad.bed line 2: regions chr1:0-50 and chr1:40-60 overlap"),
+    ("chr1\t0\t50\nchr1\t0\t50\n", "line 1 and .*bad.bed line 2: .* overlap"),
     ("# nothing\n", "has no regions"),
 ])
 def test_bad_bed_lines_name_the_file_and_line(tmp_path, content, message):
@@ -199,6 +202,15 @@ def test_bad_bed_lines_name_the_file_and_line(tmp_path, content, message):
     with pytest.raises(ValueError, match=message) as info:
         read_regions(bed, {"chr1": 100})
     assert "bad.bed" in str(info.value)
+
+
+def test_region_lists_are_checked_like_bed_lines():
+    lengths = {"chr1": 100}
+    assert read_regions([("chr1", 5, 10), ["chr1", "20", "30"]], lengths) == [
+        Segment("chr1:5-10", "chr1", 5, 10), Segment("chr1:20-30", "chr1", 20, 30)]
+    with pytest.raises(ValueError, match="regions item 1: region 90-120"):
+        read_regions([("chr1", 5, 10), ("chr1", 90, 120)], lengths)
+    assert len(read_regions([("chr1", 5, 10), ("chr1", 5, 10)], lengths, allow_overlap=True)) == 2
 
 
 def test_bad_sequences_give_clear_errors(tmp_path):
