@@ -24,7 +24,7 @@ import pandas as pd
 from .provenance import attach, file_sha256, finish_figure
 
 RESULT_COLUMNS = ["task", "variant", "fold", "metric", "value"]
-#: default way to read a compression ratio from a variant name: "ratio4", "R=2.5", "ratio_8", "N4"
+#: default way to read a compression ratio from a variant name: "ratio=4" (``ldarnet ablate``), "ratio_8", "R=2.5", "N4"
 RATIO_PATTERN = r"(?:ratio|R|N)[=_-]?(\d+(?:\.\d+)?)"
 
 

@@ -82,6 +82,12 @@ def test_ratio_sweep_reads_ratio_from_variant_names(results_csv):
     assert list(np.asarray(x, dtype=float)) == [2.0, 4.0]
     np.testing.assert_allclose(np.asarray(y, dtype=float), [0.52, 0.55])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["H3K4me1", "splice"]
+    import re
+
+    from ldarviz.plots import RATIO_PATTERN
+
+    assert re.search(RATIO_PATTERN, "ratio=2.5").group(1) == "2.5"  # ldarnet ablate's naming
+    assert re.search(RATIO_PATTERN, "router=fixed") is None
     with pytest.raises(ValueError, match="no variant carries"):
         plot_ratio_sweep(read_results(results_csv), "mcc", pattern=r"zzz(\d+)")
 
