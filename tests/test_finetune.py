@@ -314,3 +314,21 @@ def test_cli_errors_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="--random-init goes with --checkpoint"):
         _run_cli(["finetune", "--config", "ldarnet-tiny", "--random-init", "--csv", str(ECOLI),
                   "--out", str(tmp_path / "o")])
+
+
+def test_time_budget_is_shared_by_folds_and_scoring_time_is_held_back(gc_task, monkeypatch):
+    from ldarnet.finetune import crossval
+
+    monkeypatch.setattr(crossval.time, "monotonic", lambda: 100.0)
+    assert crossval._share(None, 3, []) is None
+    # 60 s left for 3 runs: 20 s each, 15% held back before any run is measured
+    assert crossval._share(160.0, 3, []) == pytest.approx(100.0 + 17.0)
+    # afterwards the measured overrun of scoring is held back instead
+    assert crossval._share(160.0, 3, [1.0, 3.0]) == pytest.approx(100.0 + 18.0)
+    assert crossval._share(160.0, 2, [1.0]) == pytest.approx(100.0 + 29.0)
+    assert crossval._share(90.0, 2, []) == pytest.approx(100.0)  # past the deadline: one step each
+    monkeypatch.undo()
+    results = cross_validate(make_toy, gc_task, task="gc", variant="toy", folds=3, lr=0.1, batch_size=16,
+                             max_epochs=5, deadline=time.monotonic() - 1)
+    steps = results[results["metric"] == "steps"]["value"]
+    assert steps.tolist() == [1.0, 1.0, 1.0]

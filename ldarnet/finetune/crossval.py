@@ -129,10 +129,10 @@ def cross_validate(
     y = torch.as_tensor(labels, dtype=torch.long)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(np.zeros(len(labels)), labels))[: max_folds or folds]
-    rows = []
+    rows, overruns = [], []
     for fold, (rest, test) in enumerate(splits):
         train_idx, valid_idx = _split_validation(rest, labels, valid_fraction, seed + fold)
-        fold_deadline = _share(deadline, len(splits) - fold)
+        fold_deadline = _share(deadline, len(splits) - fold, overruns)
         torch.manual_seed(seed + fold)
         model = make_model(fold)
         if log:
@@ -147,6 +147,8 @@ def cross_validate(
             log(f"[{task} / {variant}] fold {fold + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         extra = _fit_record(fit) | {"lr": lr, "batch_size": batch_size, "n_train": len(train_idx), "n_test": len(test)}
         rows += [(task, variant, fold, metric, float(value)) for metric, value in (scores | extra).items()]
+        if fold_deadline is not None:
+            overruns.append(max(0.0, time.monotonic() - fold_deadline))
         del model
     return pd.DataFrame.from_records(rows, columns=list(RESULT_COLUMNS))
 
@@ -186,14 +188,17 @@ def grid_search(
     ids, mask = encode_sequences(table["sequence"].tolist())
     y = torch.as_tensor(labels, dtype=torch.long)
     train_idx, valid_idx = _split_validation(np.arange(len(labels)), labels, valid_fraction, seed)
-    rows, scored = [], []
+    rows, scored, overruns = [], [], []
     for i, (lr, batch_size) in enumerate(grid):
+        run_deadline = _share(deadline, len(grid) - i, overruns)
         torch.manual_seed(seed)
         model = make_model(-1)
         fit = train_classifier(model, _take(ids, mask, y, train_idx), _take(ids, mask, y, valid_idx), lr=lr,
                                batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-                               deadline=_share(deadline, len(grid) - i), seed=seed, **train_options)
+                               deadline=run_deadline, seed=seed, **train_options)
         scores = classification_metrics(labels[valid_idx], predict_logits(model, ids[valid_idx], mask[valid_idx]))
+        if run_deadline is not None:
+            overruns.append(max(0.0, time.monotonic() - run_deadline))
         record = scores | {"val_loss": fit.best_val_loss, "epochs": fit.epochs, "train_seconds": fit.seconds}
         rows += [(task, variant, lr, batch_size, k, float(v)) for k, v in record.items()]
         mcc = scores["mcc"] if math.isfinite(scores["mcc"]) else -math.inf
@@ -259,12 +264,16 @@ def _take(ids: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, index: np.ndar
     return ids[index], mask[index], y[index]
 
 
-def _share(deadline: float | None, runs_left: int) -> float | None:
-    """This run's deadline: an even share of the time left, keeping 5% back for scoring."""
+def _share(deadline: float | None, runs_left: int, overruns: list[float]) -> float | None:
+    """This run's training deadline: an even share of the time left, minus the time that scoring
+    after the deadline is expected to take (the mean overrun of the runs so far; 15% of the share
+    before any run has been measured)."""
     if deadline is None:
         return None
     now = time.monotonic()
-    return now + max(0.0, deadline - now) * 0.95 / max(runs_left, 1)
+    share = max(0.0, deadline - now) / max(runs_left, 1)
+    expected = sum(overruns) / len(overruns) if overruns else 0.15 * share
+    return now + max(share - expected, 0.0)
 
 
 def _fit_record(fit: FitResult) -> dict[str, float]:
