@@ -394,7 +394,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from . import LDARNet
+    from . import LDARNet, __version__
 
     check_tiling(args.window, args.overlap, args.batch_size)
     started = time.perf_counter()
@@ -408,8 +408,8 @@ def run(args: argparse.Namespace) -> int:
     summary = write_tracks(pieces, args.out)
     seconds = time.perf_counter() - started
     record = {
-        "command": "ldarnet boundaries", **summary, "seconds": round(seconds, 3),
-        "mean_chunk_length": summary["bases"] / max(summary["chunks"], 1),
+        "command": "ldarnet boundaries", "ldarnet_version": __version__, **summary, "seconds": round(seconds, 3),
+        "mean_chunk_length": round(summary["bases"] / max(summary["chunks"], 1), 4),
         "window": args.window, "overlap": args.overlap, "batch_size": args.batch_size, "device": str(args.device),
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": _sha256(Path(args.checkpoint) / "model.safetensors"),
         "fasta": str(args.fasta), "fasta_sha256": _sha256(args.fasta),
