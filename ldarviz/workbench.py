@@ -222,7 +222,8 @@ section.failed{{border-color:#dc2626}} .status{{font-size:60%;text-transform:upp
 .error{{color:#b91c1c;white-space:pre-wrap}} .figures img{{max-height:220px;margin:4px;border:1px solid #ddd}}
 table.summary td{{padding:1px 10px;font-size:90%}}</style></head><body>
 <h1>Workbench run {html.escape(run_dir.name)}</h1>
-<p>{len(results)} notebooks, {verdict}; {total_seconds:.1f} s in all. Parameters: <code>{html.escape(json.dumps(_plain(parameters)))}</code></p>
+<p>{len(results)} notebooks, {verdict}; {total_seconds:.1f} s in all. Parameters: <code>{html.escape(json.dumps(_plain(parameters)))}</code>
+(<a href="run.json">run.json</a>)</p>
 {"".join(blocks)}
 </body></html>
 """

@@ -71,7 +71,7 @@ def test_failing_notebook_does_not_stop_the_batch(notebooks, tmp_path, capsys):
     assert "injected-parameters" in executed.cells[1].metadata["tags"]
     page = (run / "index.html").read_text()
     for link in ("02_passes/02_passes.ipynb", "02_passes/02_passes.html", "02_passes/line.png",
-                 "02_passes/summary.json", "01_fails/01_fails.ipynb"):
+                 "02_passes/summary.json", "01_fails/01_fails.ipynb", "run.json"):
         assert f'href="{link}"' in page
         assert (run / link).is_file()
     assert "boom from the test notebook" in page and "1 failed: 01_fails" in page
