@@ -177,11 +177,11 @@ def run(args: argparse.Namespace) -> int:
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),
               "summary": {m: {"mean": float(summary.loc[m, "mean"]), "std": float(summary.loc[m, "std"])}
                           for m in ("mcc", "accuracy", "f1", "auroc")}}
-    write_table_json(record, out / "run.json")
+    _write_json(record, out / "run.json")
     return 0
 
 
-def write_table_json(record: dict, path: Path) -> None:
+def _write_json(record: dict, path: Path) -> None:
     """Write ``record`` as indented JSON atomically."""
     tmp = path.with_name(f".{path.name}.part")
     tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
