@@ -332,3 +332,18 @@ def test_time_budget_is_shared_by_folds_and_scoring_time_is_held_back(gc_task, m
                              max_epochs=5, deadline=time.monotonic() - 1)
     steps = results[results["metric"] == "steps"]["value"]
     assert steps.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_cli_grid_search_then_cross_validation(tmp_path, ecoli):
+    subset = ecoli.groupby("label").head(6).assign(sequence=lambda t: t["sequence"].str[30:54])
+    csv = save_csv(subset.drop(columns="source"), tmp_path / "ecoli.csv")
+    out = tmp_path / "grid"
+    assert _run_cli(["finetune", "--config", "ldarnet-tiny", "--csv", str(csv), "--folds", "2", "--max-folds", "1",
+                     "--epochs", "1", "--grid", "2x1", "--out", str(out), "--quiet"]) == 0
+    grid = pd.read_csv(out / "grid.csv")
+    assert sorted(grid["lr"].unique()) == [1e-5, 1e-3] and grid["batch_size"].unique().tolist() == [256]
+    record = json.loads((out / "run.json").read_text())
+    assert (record["chosen_lr"], record["chosen_batch_size"]) in {(1e-5, 256), (1e-3, 256)}
+    results = pd.read_csv(out / "results.csv")
+    assert results.loc[results["metric"] == "lr", "value"].iloc[0] == record["chosen_lr"]
+    assert record["variant"] == "ldarnet-tiny"
