@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from ldarnet import LDARNet, LDARNetConfig, encode  # noqa: E402
 from ldarnet.data.fasta import open_fasta  # noqa: E402
 from ldarnet.extract import (  # noqa: E402
-    DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW, Segment, iter_boundaries, plan_windows, sequence_source, write_tracks,
+    Segment, default_tiling, iter_boundaries, plan_windows, sequence_source, write_tracks,
 )
 
 DEFAULT_FASTA = "/work/shared/data/genomes/athal_tair10_chr1/genomic.fna.gz"
@@ -147,9 +147,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-bp", type=int, help="only the first MAX_BP bases of the record (quick runs)")
     parser.add_argument("--checkpoint", help="model folder (default: a seeded random-init ldarnet-proxy)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
-    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--window", type=int, help="default: ldarnet.extract.default_tiling(model)")
+    parser.add_argument("--overlap", type=int, help="default: ldarnet.extract.default_tiling(model)")
+    parser.add_argument("--batch-size", type=int, help="default: ldarnet.extract.default_tiling(model)")
     parser.add_argument("--compare-bp", type=int, default=65536, help="bases in the side-by-side extract vs forward comparison")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
@@ -169,6 +169,9 @@ def main(argv=None) -> int:
     length = min(lengths[record], args.max_bp or lengths[record])
     segment = Segment(record, record, 0, length)
     model, model_desc = load_model(args.checkpoint, args.seed)
+    for key, value in default_tiling(model).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     baseline_rss = rss_mb()
 
     load_before = os.getloadavg()

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from ldarnet.extract import (
-    DEFAULT_BATCH_SIZE, DEFAULT_OVERLAP, DEFAULT_WINDOW,
     iter_boundaries, read_regions, sequence_source, whole_records,
 )
 
@@ -22,9 +21,9 @@ def extract_boundaries(
     sequences,
     *,
     regions=None,
-    window: int = DEFAULT_WINDOW,
-    overlap: int = DEFAULT_OVERLAP,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    window: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
     return_mask: bool = False,
@@ -46,7 +45,9 @@ def extract_boundaries(
         ``sequences``: extract these regions (each on its own, so its first base is a sequence
         start) instead of whole records. Regions may overlap here.
     window, overlap, batch_size
-        Window length, minimum overlap between neighbouring windows, windows per model call.
+        Window length, minimum overlap between neighbouring windows, windows per model call. Left
+        as None, they come from ``ldarnet.extract.default_tiling(model)``: an overlap of twice the
+        outer attention's reach, so every base is read where the window edges cannot affect it.
     device
         Where the model runs; the model is moved there (default: where its parameters are).
     progress

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ldarnet.extract import (
-    Segment, check_tiling, iter_boundaries, plan_windows, read_regions, sequence_source, whole_records, write_tracks,
+    Segment, check_tiling, default_tiling, iter_boundaries, plan_windows, read_regions, sequence_source, whole_records, write_tracks,
 )
 from ldarnet.outputs import BoundaryOutput
 from ldarviz.extract import extract_boundaries
@@ -101,6 +101,18 @@ def test_plan_covers_every_base_once_and_keeps_cores_away_from_edges(length, win
 def test_bad_tiling_parameters_are_refused(window, overlap, batch, message):
     with pytest.raises(ValueError, match=message):
         check_tiling(window, overlap, batch)
+
+
+def test_default_tiling_keeps_bases_beyond_the_outer_attention_reach():
+    from ldarnet import LDARNet, LDARNetConfig
+
+    proxy = LDARNet(LDARNetConfig.preset("ldarnet-proxy"))
+    assert default_tiling(proxy) == {"window": 8192, "overlap": 2048, "batch_size": 1}  # reach 1023 each side
+    tiny = LDARNet(LDARNetConfig.preset("ldarnet-tiny"))
+    assert default_tiling(tiny) == {"window": 4096, "overlap": 64, "batch_size": 2}  # reach 31
+    global_attention = LDARNet(LDARNetConfig.preset("ldarnet-tiny", window_size=[-1, -1]))
+    assert default_tiling(global_attention)["overlap"] == 2048
+    assert default_tiling(ToyRouter())["overlap"] == 2048
 
 
 # -- stitching with a model of known receptive field ---------------------------------------------------
