@@ -17,7 +17,7 @@ cross-validation protocol on every task. The run folder ``OUT`` gets:
   variant on the same real batch in one process, interleaved), realised compression, losses;
 - ``variants/<name>/``: ``config.json``, the pretraining run folder (``pretrain/``: ``run.json``,
   ``metrics.jsonl``, the model) and ``finetune-<task>.log``;
-- ``ablate.json`` (arguments, scale, wall time) and ``ablate.log``.
+- ``ablate.json`` (arguments, scale, wall time), ``ablate.log`` and ``summary.md`` (the tables as markdown).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 
 from .config import LDARNetConfig
 
-__all__ = ["register", "run", "make_variants", "FACTORS"]
+__all__ = ["register", "run", "make_variants", "write_summary", "FACTORS"]
 
 FACTORS = ("router", "ratio", "fusion", "attention")
 DEFAULT_VALUES = {"router": ("learned", "fixed", "none"), "ratio": (2, 4, 6, 8, 12), "fusion": ("mean", "sum")}
@@ -227,8 +227,41 @@ def run(args: argparse.Namespace) -> int:
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),
               "matched_steps": len({row["steps_done"] for row in compute}) == 1}
     (out / "ablate.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    log(f"done in {record['wall_seconds']:.0f} s: {out / 'results.csv'}, {out / 'compute.csv'}")
+    write_summary(out)
+    log(f"done in {record['wall_seconds']:.0f} s: {out / 'results.csv'}, {out / 'compute.csv'}, {out / 'summary.md'}")
     return 0
+
+
+def write_summary(out: str | Path) -> Path:
+    """Write ``OUT/summary.md``: the compute table and mean +- SD of each metric per task and variant.
+
+    Every number is read from ``compute.csv``, ``results.csv`` and ``ablate.json`` in ``out``.
+    """
+    out = Path(out)
+    record = json.loads((out / "ablate.json").read_text())
+    compute = pd.read_csv(out / "compute.csv")
+    results = pd.read_csv(out / "results.csv")
+    lines = [f"# Ablation over {', '.join(record['factors'])}", "", f"Scale: {record['scale']}.", "",
+             f"Wall time {record['wall_seconds']:.0f} s with {record['torch_threads']} torch thread(s); "
+             f"every variant ran the same number of steps: {record['matched_steps']}.", "", "## Compute", ""]
+    lines += _markdown(compute)
+    for metric in ("mcc", "accuracy", "auroc"):
+        rows = results[results["metric"] == metric]
+        table = rows.groupby(["task", "variant"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+        table["value"] = [f"{m:.3f} ± {sd:.3f} (n={n})" if n > 1 else f"{m:.3f} (n=1)"
+                          for m, sd, n in zip(table["mean"], table["std"], table["count"])]
+        wide = table.pivot(index="variant", columns="task", values="value").reindex(compute["variant"]).reset_index()
+        lines += ["", f"## Held-out-fold {metric.upper() if metric != 'accuracy' else 'accuracy'} (mean ± SD over folds)", ""]
+        lines += _markdown(wide)
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _markdown(table: pd.DataFrame) -> list[str]:
+    cells = [[str(c) for c in table.columns]] + [[str(v) for v in row] for row in table.itertuples(index=False)]
+    return ["| " + " | ".join(row) + " |" for row in cells[:1]] + ["|" + "---|" * len(cells[0])] + \
+        ["| " + " | ".join(row) + " |" for row in cells[1:]]
 
 
 def _compute_row(variant: dict, summary: dict, run_dir: Path) -> dict:

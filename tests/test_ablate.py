@@ -86,3 +86,5 @@ def test_tiny_ablation_run_writes_tables_configs_and_logs(tmp_path):
     record = json.loads((out / "ablate.json").read_text())
     assert record["matched_steps"] and record["scale"].startswith("ldarnet-tiny, 2 steps")
     assert "router=none" in (out / "ablate.log").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "## Compute" in summary and "| router=fixed |" in summary and "Held-out-fold MCC" in summary
