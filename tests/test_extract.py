@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from ldarnet.extract import (
     Segment, check_tiling, default_tiling, iter_boundaries, plan_windows, read_regions, sequence_source, whole_records, write_tracks,
 )
+from ldarnet import encode
 from ldarnet.outputs import BoundaryOutput
 from ldarviz.extract import extract_boundaries
 
@@ -67,8 +69,6 @@ def real_dna(rng: np.random.Generator, n: int) -> str:
 
 
 def single_pass(model, seq: str) -> np.ndarray:
-    from ldarnet import encode
-
     with torch.inference_mode():
         return model.extract_boundaries(encode(seq)[None])[0].boundary_prob[0].numpy().astype(np.float16)
 
@@ -336,3 +336,20 @@ def test_cli_writes_tracks_for_a_saved_checkpoint(tiny, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert code == 2 and "regions.bed line 2: record 'chr3' is not in the FASTA" in err
     assert not list(tmp_path.glob("bad*"))
+
+
+TRAINED = Path(os.environ.get("LDARNET_TEST_CHECKPOINT", Path(__file__).resolve().parents[1] / "checkpoints" / "ldarnet-proxy-multispecies"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (TRAINED / "model.safetensors").exists(), reason="no trained ldarnet-proxy checkpoint here")
+def test_trained_model_default_tiling_matches_one_long_window():
+    from ldarnet import LDARNet
+
+    model = LDARNet.from_pretrained(TRAINED).eval()
+    seq = athal()[40_000:60_000]  # 20 kb: three default windows of 8,192 bp
+    with torch.inference_mode():
+        whole = model.extract_boundaries(encode(seq)[None])[0]
+    probs, masks = extract_boundaries(model, {"x": seq}, return_mask=True)
+    np.testing.assert_allclose(probs["x"].astype(np.float32), whole.boundary_prob[0].numpy(), rtol=0, atol=1e-3)
+    assert (masks["x"] != whole.boundary_mask[0].numpy()).sum() <= 2  # only a p within float error of 0.5 may flip
