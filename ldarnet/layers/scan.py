@@ -12,8 +12,8 @@ triangular matrix product; the state carried between chunks is itself a ``linear
 chunks, evaluated recursively, so there is no Python loop over time and the cost stays linear in
 length (the chunk-to-chunk pass is not the O(n_chunks^2) matrix of the reference listing).
 
-Numerics: decays are summed with a masked cumulative sum ("stable segsum") and the upper triangle is
-set to -inf *before* ``exp``, so neither the forward nor the backward pass meets ``inf * 0``.
+Numerics: decays are summed with a masked cumulative sum (exact even when the sums are large) and
+the upper triangle is zeroed after ``exp`` of an exact 0, so neither pass meets ``inf`` or ``NaN``.
 """
 
 from __future__ import annotations
@@ -22,16 +22,25 @@ import torch
 import torch.nn.functional as F
 
 
-def segsum(a: torch.Tensor) -> torch.Tensor:
-    """Pairwise sums of log-decays: (..., T) -> (..., T, T).
+def decay_matrix(a: torch.Tensor) -> torch.Tensor:
+    """Within-chunk decays: (..., T) -> (..., T, T) with ``out[..., i, j] = exp(a[j+1] + ... + a[i])``
+    for ``j <= i`` (1 on the diagonal) and 0 above it.
 
-    ``out[..., i, j] = a[j+1] + ... + a[i]`` for ``j <= i`` (0 on the diagonal), ``-inf`` above it.
+    Computed without -inf: the masked cumulative sum is exactly 0 above the diagonal, so its
+    exponential is finite there (and zeroed after), which keeps gradients defined and avoids the
+    slow path ``exp`` takes on -inf inputs.
     """
     T = a.shape[-1]
-    x = a.unsqueeze(-1).expand(*a.shape, T)  # x[..., i, j] = a[i]
+    lower = torch.ones(T, T, dtype=torch.bool, device=a.device).tril()
+    return torch.exp(_masked_cumsum(a)).masked_fill(~lower, 0.0)
+
+
+def _masked_cumsum(a: torch.Tensor) -> torch.Tensor:
+    """``out[..., i, j] = a[j+1] + ... + a[i]`` for ``i > j``, exactly 0 elsewhere (a masked cumsum
+    rather than a difference of cumsums, which loses precision once the sums are large)."""
+    T = a.shape[-1]
     strict = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
-    x = x.masked_fill(~strict, 0.0).cumsum(dim=-2)
-    return x.masked_fill(~strict.logical_or(torch.eye(T, dtype=torch.bool, device=a.device)), float("-inf"))
+    return torch.where(strict, a.unsqueeze(-1), 0.0).cumsum(dim=-2)
 
 
 def _pad_time(t: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -63,14 +72,13 @@ def linear_scan(log_a: torch.Tensor, u: torch.Tensor, chunk_size: int = 64) -> t
     b, length, h, d = u.shape
     Q = chunk_size
     if length <= Q:
-        decay = torch.exp(segsum(log_a.transpose(1, 2)))  # (b, h, l, l)
-        return (decay @ u.transpose(1, 2)).transpose(1, 2)
+        return (decay_matrix(log_a.transpose(1, 2)) @ u.transpose(1, 2)).transpose(1, 2)
     a = _pad_time(log_a, Q)
     x = _pad_time(u, Q)
     c = a.shape[1] // Q
     a = a.view(b, c, Q, h).permute(0, 3, 1, 2)  # (b, h, c, Q)
     x = x.view(b, c, Q, h, d).permute(0, 3, 1, 2, 4)  # (b, h, c, Q, d)
-    within = torch.exp(segsum(a)) @ x  # (b, h, c, Q, d): states from inputs of the same chunk
+    within = decay_matrix(a) @ x  # (b, h, c, Q, d): states from inputs of the same chunk
     a_cum = a.cumsum(dim=-1)  # decay from the chunk start to each position
     carried = linear_scan(a_cum[..., -1].transpose(1, 2), within[..., -1, :].transpose(1, 2), Q)  # (b, c, h, d)
     carried = F.pad(carried, (0, 0, 0, 0, 1, 0))[:, :-1].transpose(1, 2)  # state entering each chunk
@@ -107,11 +115,11 @@ def ssd_chunked(
     X = xdt.view(b, c, Q, h, p).permute(0, 3, 1, 2, 4)  # (b, h, c, Q, p)
     Bc, Cc = Bp.view(b, 1, c, Q, n), Cp.view(b, 1, c, Q, n)
 
-    seg = segsum(a)  # (b, h, c, Q, Q)
+    decay = decay_matrix(a)  # (b, h, c, Q, Q)
     # 1. outputs from inputs of the same chunk: (C_t . B_s) * decay(s -> t) * x_s
-    y = (torch.exp(seg) * (Cc @ Bc.transpose(-1, -2))) @ X
+    y = (decay * (Cc @ Bc.transpose(-1, -2))) @ X
     # 2. state at the end of each chunk from its own inputs
-    to_end = torch.exp(seg[..., -1, :]).unsqueeze(-1)  # (b, h, c, Q, 1)
+    to_end = decay[..., -1, :].unsqueeze(-1)  # (b, h, c, Q, 1)
     states = (X * to_end).transpose(-1, -2) @ Bc  # (b, h, c, p, n)
     # 3. states carried across chunks: a scalar-decay scan over chunks
     a_cum = a.cumsum(dim=-1)
