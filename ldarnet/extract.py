@@ -233,6 +233,8 @@ def register(subparsers) -> None:
     parser.add_argument("--window", type=int, help="window length in bases (default: 4 x overlap, at least 4096)")
     parser.add_argument("--batch-size", type=int, help="windows per model call (default: about 8192 bases per call)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice, all cores); "
+                        "on a machine shared with other jobs, 1 thread per free core wastes less time waiting")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.set_defaults(func=run)
 
@@ -242,6 +244,10 @@ def run(args: argparse.Namespace) -> int:
 
     from . import LDARNet, __version__
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads {args.threads} must be at least 1")
+        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = LDARNet.from_pretrained(args.checkpoint).to(args.device)
     given = {"window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
@@ -257,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     record = {
         "command": "ldarnet boundaries", "ldarnet_version": __version__, **summary, "seconds": round(seconds, 3),
         "mean_chunk_length": round(summary["bases"] / max(summary["chunks"], 1), 4),
-        **tiling, "device": str(args.device),
+        **tiling, "device": str(args.device), "threads": torch.get_num_threads(),
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": _sha256(Path(args.checkpoint) / "model.safetensors"),
         "fasta": str(args.fasta), "fasta_sha256": _sha256(args.fasta),
         "bed": args.bed, "bed_sha256": _sha256(args.bed) if args.bed else None,

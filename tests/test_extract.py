@@ -336,6 +336,13 @@ def test_cli_writes_tracks_for_a_saved_checkpoint(tiny, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert code == 2 and "regions.bed line 2: record 'chr3' is not in the FASTA" in err
     assert not list(tmp_path.glob("bad*"))
+    code = main(["boundaries", "--checkpoint", str(tmp_path / "ckpt"), "--fasta", str(fasta), "--out", str(tmp_path / "bad"),
+                 "--overlap", "1", "--no-progress"])
+    assert code == 2 and "overlap=1 must be at least 2" in capsys.readouterr().err
+    code = main(["boundaries", "--checkpoint", str(tmp_path / "ckpt"), "--fasta", str(fasta), "--out", str(tmp_path / "bad"),
+                 "--threads", "0", "--no-progress"])
+    assert code == 2 and "--threads 0 must be at least 1" in capsys.readouterr().err
+    assert not list(tmp_path.glob("bad*"))
 
 
 TRAINED = Path(os.environ.get("LDARNET_TEST_CHECKPOINT", Path(__file__).resolve().parents[1] / "checkpoints" / "ldarnet-proxy-multispecies"))
