@@ -70,6 +70,8 @@ class Stage(nn.Module):
             return
         h, _, boundary, out = self.route(h, mask, lengths)
         boundaries.append(out)
+        if self.inner.is_backbone:  # no router inside: the chunks themselves are not needed
+            return
         chunks, _, chunk_mask = chunk(h, boundary)
         self.inner.boundaries_only(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries)
 
