@@ -119,8 +119,8 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     t = torch.arange(length, device=x.device)[None, :]
     lengths = lengths.to(x.device)[:, None]
     index = torch.where(t < lengths, lengths - 1 - t, t)
-    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
-    return torch.gather(x, 1, index)
+    # row indexing moves whole feature rows; gather would read an index as large as x itself
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
 
 
 def reverse_complement(ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
