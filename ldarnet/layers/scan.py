@@ -31,16 +31,16 @@ def decay_matrix(a: torch.Tensor) -> torch.Tensor:
     slow path ``exp`` takes on -inf inputs.
     """
     T = a.shape[-1]
-    lower = torch.ones(T, T, dtype=torch.bool, device=a.device).tril()
-    return torch.exp(_masked_cumsum(a)).masked_fill(~lower, 0.0)
+    lower = torch.ones(T, T, dtype=a.dtype, device=a.device).tril()
+    return torch.exp(_masked_cumsum(a)) * lower  # a multiply is several times faster than masked_fill here
 
 
 def _masked_cumsum(a: torch.Tensor) -> torch.Tensor:
     """``out[..., i, j] = a[j+1] + ... + a[i]`` for ``i > j``, exactly 0 elsewhere (a masked cumsum
     rather than a difference of cumsums, which loses precision once the sums are large)."""
     T = a.shape[-1]
-    strict = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
-    return torch.where(strict, a.unsqueeze(-1), 0.0).cumsum(dim=-2)
+    strict = torch.ones(T, T, dtype=a.dtype, device=a.device).tril(-1)
+    return (a.unsqueeze(-1) * strict).cumsum(dim=-2)
 
 
 def _pad_time(t: torch.Tensor, multiple: int) -> torch.Tensor:
