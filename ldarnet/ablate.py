@@ -239,7 +239,7 @@ def write_summary(out: str | Path) -> Path:
     """
     out = Path(out)
     record = json.loads((out / "ablate.json").read_text())
-    compute = pd.read_csv(out / "compute.csv")
+    compute = pd.read_csv(out / "compute.csv", keep_default_na=False)
     results = pd.read_csv(out / "results.csv")
     lines = [f"# Ablation over {', '.join(record['factors'])}", "", f"Scale: {record['scale']}.", "",
              f"Wall time {record['wall_seconds']:.0f} s with {record['torch_threads']} torch thread(s); "
@@ -259,7 +259,10 @@ def write_summary(out: str | Path) -> Path:
 
 
 def _markdown(table: pd.DataFrame) -> list[str]:
-    cells = [[str(c) for c in table.columns]] + [[str(v) for v in row] for row in table.itertuples(index=False)]
+    def text(value) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    cells = [[str(c) for c in table.columns]] + [[text(v) for v in row] for row in table.itertuples(index=False)]
     return ["| " + " | ".join(row) + " |" for row in cells[:1]] + ["|" + "---|" * len(cells[0])] + \
         ["| " + " | ".join(row) + " |" for row in cells[1:]]
 
@@ -277,8 +280,9 @@ def _compute_row(variant: dict, summary: dict, run_dir: Path) -> dict:
            "bp_per_s_median": round(statistics.median(speeds), 1),
            "compression_realised": round(statistics.fmean(line["compression"][0] for line in tail), 3),
            "final_mlm_loss": round(statistics.fmean(line["mlm_loss"] for line in tail), 4)}
-    if "eval" in summary:
-        row["heldout_mlm_loss"] = summary["eval"].get("mlm_loss")
+    if "eval" in summary:  # held-out MLM loss next to the loss of predicting base frequencies
+        row["heldout_mlm_loss"] = round(summary["eval"]["mlm_loss"], 4)
+        row["heldout_baseline_loss"] = round(summary["eval"].get("baseline_loss", float("nan")), 4)
     return row
 
 
