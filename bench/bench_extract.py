@@ -37,7 +37,7 @@ from ldarnet.extract import (  # noqa: E402
     Segment, default_tiling, iter_boundaries, plan_windows, sequence_source, write_tracks,
 )
 
-DEFAULT_FASTA = "/work/shared/data/genomes/athal_tair10_chr1/genomic.fna.gz"
+DEFAULT_FASTA = str(ROOT.parent / "shared" / "data" / "genomes" / "athal_tair10_chr1" / "genomic.fna.gz")
 
 
 def rss_mb() -> float:
