@@ -56,7 +56,7 @@ def main(run_dir: str) -> int:
     comp = ev["compression"][0]
     files = "\n".join(f"| `{f}` | {w:g} |" for f, w in zip(args["fasta"], args["weights"]))
     per_file = "\n".join(
-        f"| `{Path(f).name}` | {v['masked_tokens']:,} | {v['mlm_loss']:.4f} | {v['baseline_loss']:.4f} |"
+        f"| `{Path(f).parent.name}/{Path(f).name}` | {v['masked_tokens']:,} | {v['mlm_loss']:.4f} | {v['baseline_loss']:.4f} |"
         for f, v in ev["per_file"].items())
     text = f"""# ldarnet-proxy-multispecies
 
@@ -104,7 +104,8 @@ peak learning rate; batch {collapsed_batch} x 1024 bp, {collapsed_planned} plann
 window (compression {collapsed[-1]['compression'][0]:g}) at step {first_collapse} and stay there for the remaining
 {len(collapsed) - first_collapse} logged steps, so the backbone saw one token per window. The ratio loss is flat in G
 when F = 1/N, so a larger α only strengthens the pull back to the target rate; where the boundaries go is still
-left to the MLM loss.
+left to the MLM loss. (Two α = {cfg['ratio_loss_weight']:g} attempts with fewer planned steps and batch 4 were stopped
+before step 40 and restarted as this run when the shared machine got faster; their logs were not kept.)
 
 ## Results (from `eval.json`, {ev['windows']} held-out windows, fixed masks, no reverse complement)
 
