@@ -237,6 +237,8 @@ def test_cross_validation_checks_fold_counts(gc_task):
     tiny = gc_task.groupby("label").head(2)
     with pytest.raises(ValueError, match="--folds 3: class"):
         cross_validate(make_toy, tiny, task="t", variant="v", folds=3)
+    with pytest.raises(ValueError, match="--max-folds 0"):
+        cross_validate(make_toy, gc_task, task="t", variant="v", folds=3, max_folds=0)
     with pytest.raises(ValueError, match="at least 2 folds"):
         cross_validate(make_toy, gc_task, task="t", variant="v", folds=1)
 

@@ -125,6 +125,8 @@ def cross_validate(
     """
     labels = np.array(table["label"], dtype=np.int64)  # a writable copy: torch refuses read-only arrays
     _check_folds(labels, folds)
+    if max_folds is not None and not 1 <= max_folds <= folds:
+        raise ValueError(f"--max-folds {max_folds} must be between 1 and --folds {folds}")
     ids, mask = encode_sequences(table["sequence"].tolist())
     y = torch.as_tensor(labels, dtype=torch.long)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
