@@ -1,4 +1,4 @@
-"""Write the workbench notebooks from the cell sources below, and optionally run them in place.
+"""Write the workbench notebooks from their cell sources (``nbNN_*.py``), and optionally run them in place.
 
     python notebooks/build_notebooks.py                      # (re)write every notebook, without outputs
     python notebooks/build_notebooks.py --execute            # ... and run each here, keeping its outputs
@@ -8,8 +8,8 @@ The committed notebooks are the ``--execute`` output: nbval (tests/test_notebook
 and compares against those outputs. Each runs with ``notebooks/`` as working directory, so paths
 stay relative; cell timings are not recorded, so a re-run changes only what really changed.
 
-Adding a notebook is one entry in ``NOTEBOOKS``: ``"NN_name": [cells]``, cells made with
-:func:`md`, :func:`code` and :func:`parameters`. Use the standard parameter names where they apply:
+Adding a notebook is a module ``nbNN_name.py`` with a ``CELLS`` list (cells made with ``md``,
+``code`` and ``parameters`` from ``cells.py``) and one entry in ``NOTEBOOKS``. Use the standard parameter names where they apply:
 ``checkpoint, fasta, annotation, out_dir, seed, device, jaspar_release, max_sites``; every notebook
 writes its figures and a ``summary.json`` into ``out_dir`` (see ``ldarviz.workbench``).
 """
@@ -18,176 +18,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 
 import nbformat
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the cell sources (cells.py, nbNN_*.py) live beside this file
 
+import nb01_quickstart  # noqa: E402
+import nb02_pretraining  # noqa: E402
+import nb03_motif_profiles  # noqa: E402
+import nb04_splice_controls  # noqa: E402
+import nb05_token_lengths  # noqa: E402
+import nb06_ablations  # noqa: E402
+import nb07_finetuning  # noqa: E402
 
-def md(text: str):
-    return nbformat.v4.new_markdown_cell(textwrap.dedent(text).strip())
-
-
-def code(text: str, *tags: str):
-    cell = nbformat.v4.new_code_cell(textwrap.dedent(text).strip())
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    return cell
-
-
-def parameters(text: str):
-    """The one cell tagged ``parameters`` that papermill overrides."""
-    return code(text, "parameters")
-
-
-QUICKSTART = [
-    md("""
-    # 01 · Quickstart: where does LDARNet put its token boundaries?
-
-    LDARNet reads DNA one base at a time and **learns where to cut it into chunks** (its tokens): a
-    router gives every base a probability *p* that a new chunk starts there, and the model cuts where
-    *p* > 0.5. This notebook loads the shipped pretrained checkpoint, reads a real Arabidopsis
-    promoter from `data/`, draws the boundary probabilities along it with the promoter motifs found
-    there, and opens the interactive boundary inspector on the same region.
-
-    All coordinates are 0-based and half-open, on the forward strand of the FASTA record.
-    """),
-    parameters("""
-    checkpoint = None  # model folder; None: the shipped checkpoints/ldarnet-proxy-multispecies
-    fasta = "../data/athal_chr1_1000000_1200000.fa"
-    annotation = "../data/athal_chr1_1000000_1200000.gff3"
-    out_dir = "../reports/notebooks/01_quickstart"  # figures and summary.json go here
-    seed = 0  # only used by the untrained fallback when no checkpoint exists
-    device = "cpu"
-    jaspar_release = "JASPAR2024"
-    motifs = ["MA0108", "MA0060", "MA0502", "MA0079", "Kozak"]  # TATA, CCAAT (NFYA, NFYB), GC box, Kozak
-    motif_pvalue = 1e-3  # FIMO p-value cut-off for the motif overlay
-    """),
-    code("""
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from ldarnet.commands.demo import DEFAULT_CHECKPOINT, load_model, promoter_region
-    from ldarnet.data.fasta import open_fasta
-    from ldarviz.inspector import boundary_inspector, boundary_probabilities, chunk_intervals, plot_boundary_track
-    from ldarviz.motifs import scan_motifs
-    from ldarviz.provenance import checkpoint_hash, make_provenance
-    from ldarviz.workbench import display_path, write_summary
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model, source = load_model(checkpoint, seed)
-    model = model.to(device).eval()
-    trained = not source.startswith("UNTRAINED")
-    weights = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    if trained:
-        print(f"model: {display_path(weights)} (sha256 {checkpoint_hash(weights)[:12]})")
-    else:
-        print(f"model: UNTRAINED ldarnet-proxy, seed {seed}: no checkpoint at {display_path(weights)}.")
-        print("Its boundaries are those of random weights and say nothing about biology.")
-    print(f"{model.num_parameters():,} parameters; target compression ratio {model.config.target_ratio[0]:g}")
-    """),
-    md("""
-    ## A real promoter
-
-    The promoter of the first plus-strand transcript in the annotation: 250 bp upstream of its
-    transcription start site (TSS) to 50 bp downstream. Boundary probabilities come from the
-    model's embedding, encoder and router only (`model.extract_boundaries`); motif hits come from
-    FIMO (memelite) with promoter motifs (TATA box, CCAAT box, GC box, Kozak) from the pinned JASPAR
-    release, on both strands. (The initiator's consensus `YYANWYY` is too degenerate to reach
-    p < 10⁻³ in 7 bp, so it is left out here.)
-    """),
-    code("""
-    record, start, end, transcript = promoter_region(annotation)
-    tss = start + 250
-    sequence = open_fasta(fasta)[record][start:end].seq
-    probs = boundary_probabilities(model, sequence)
-    chunks = chunk_intervals(probs, 0.5)
-    hits = scan_motifs({record: sequence}, motifs, pvalue=motif_pvalue, release=jaspar_release)
-    hits = hits.assign(start=hits["start"] + start, end=hits["end"] + start)
-
-    print(f"{record}:{start}-{end}, promoter of {transcript} (TSS at {tss}, + strand), {len(sequence)} bp")
-    print(f"{len(chunks)} chunks, mean length {len(sequence) / len(chunks):.2f} bp")
-    print("chunk starts:", (chunks[:, 0] + start).tolist())
-    hits[["motif_id", "start", "end", "strand", "score", "pvalue"]].round({"score": 2}).assign(
-        pvalue=hits["pvalue"].map("{:.1e}".format))
-    """),
-    md("""
-    ## Figure 1: boundary probability along the promoter
-
-    **How to read it.** The blue area is the router's probability *p* that a chunk starts at each
-    base (x axis: position on the record). Red ticks mark the bases where a chunk actually starts
-    (*p* above the dashed 0.5 line, plus the first base, which always starts one); the distance
-    between two ticks is one token. Coloured bars under the track are motif hits, and the black line
-    is the TSS. A model that has learned promoter grammar tends to cut at the edges of motifs rather
-    than inside them; an untrained model cuts about as often everywhere.
-    """),
-    code("""
-    provenance = make_provenance(checkpoint=weights if trained else None, inputs=[fasta, annotation], seed=seed,
-                                 jaspar_release=jaspar_release, region=f"{record}:{start}-{end}", threshold=0.5)
-    fig = plot_boundary_track(probs, threshold=0.5, hits=hits, offset=start, marks={"TSS": tss},
-                              title=f"{transcript} promoter", save_path=out / "boundary_track.png", provenance=provenance)
-    plt.close(fig)
-    fig
-    """),
-    md("""
-    ## Key numbers (`summary.json`)
-
-    `n_chunks` and `mean_chunk_length` give the compression on this promoter (the model was trained
-    towards one chunk per `target_ratio` bases). `starts_inside_motifs` counts chunk starts that fall
-    strictly inside a motif hit (a cut through a motif), against `expected_inside_motifs`, the count
-    if the same number of starts were spread uniformly. `nearest_start_to_tss` is the signed distance
-    (bp) from the TSS to the closest chunk start.
-    """),
-    code("""
-    starts = chunks[:, 0] + start
-    inside = np.zeros(len(sequence), dtype=bool)
-    for s, e in zip(hits["start"], hits["end"]):
-        inside[s - start + 1:e - start] = True  # a start at a hit's first base cuts before the motif, not through it
-    summary = {
-        "model": display_path(weights) if trained else "untrained ldarnet-proxy",
-        "trained": trained,
-        "region": f"{record}:{start}-{end}",
-        "transcript": transcript,
-        "length": len(sequence),
-        "n_chunks": len(chunks),
-        "mean_chunk_length": round(len(sequence) / len(chunks), 3),
-        "mean_boundary_prob": round(float(probs.mean()), 4),
-        "n_motif_hits": len(hits),
-        "starts_inside_motifs": int(inside[chunks[:, 0]].sum()),
-        "expected_inside_motifs": round(float(inside[1:].mean() * (len(chunks) - 1)), 2),
-        "nearest_start_to_tss": int(starts[np.argmin(np.abs(starts - tss))] - tss),
-        "jaspar_release": jaspar_release,
-        "figures": ["boundary_track.png"],
-    }
-    write_summary(out, summary)
-    summary
-    """),
-    md("""
-    ## The boundary inspector
-
-    The same region, interactive. Move the **threshold** slider to see how the chunks change (a chunk
-    starts wherever *p* exceeds it); pick a **chunk** to see its bases and coordinates; tick
-    **reverse complement** to run the model on the other strand (the text then reads 5'→3' on the
-    minus strand while coordinates stay on the forward strand); change **record / start / length**
-    or paste any sequence to inspect something else. Underlined bases are motif hits; the coloured
-    bars under the track show the same hits. It needs a live kernel: in a static rendering of this
-    notebook the widget shows its last state at most.
-    """),
-    code("""
-    inspector = boundary_inspector(model, fasta, record=record, start=start, length=end - start,
-                                   motifs=motifs, pvalue=motif_pvalue, release=jaspar_release)
-    inspector
-    """),
-]
 
 #: notebook stem -> cells; the order here is the order the workbench runs them in (by stem)
 NOTEBOOKS = {
-    "01_quickstart": QUICKSTART,
+    "01_quickstart": nb01_quickstart.CELLS,
+    "02_pretraining": nb02_pretraining.CELLS,
+    "03_motif_profiles": nb03_motif_profiles.CELLS,
+    "04_splice_controls": nb04_splice_controls.CELLS,
+    "05_token_lengths": nb05_token_lengths.CELLS,
+    "06_ablations": nb06_ablations.CELLS,
+    "07_finetuning": nb07_finetuning.CELLS,
 }
 
 

@@ -78,22 +78,26 @@ CELLS = [
     ## Verdict and key numbers (`summary.json`)
 
     Computed from the table above: for each kind, the enrichment (peak over flank) and permutation
-    p-value of true junctions and of decoys, and whether true junctions beat their decoys.
+    p-value (Bonferroni-adjusted for the two kinds) of true junctions and of decoys, and whether true
+    junctions beat their decoys.
     """),
     code("""
     rows = {}
     for kind in ("donor", "acceptor"):
         st = stats[stats.kind == kind].set_index("set")
         true = profiles[(profiles.kind == kind) & (profiles.set == "true")]
-        beats = bool(st.loc["true", "pvalue"] < 0.05 and st.loc["true", "enrichment"] > st.loc["control", "enrichment"])
+        adjusted = min(1.0, 2 * float(st.loc["true", "pvalue"]))  # Bonferroni over donors and acceptors
+        beats = bool(adjusted < 0.05 and st.loc["true", "enrichment"] > st.loc["control", "enrichment"])
         rows[kind] = {"n_sites": int(st.loc["true", "n_sites"]), "canonical_fraction": float(fractions[kind]),
                       "peak_offset": int(true.loc[true["mean"].idxmax(), "offset"]),
                       "enrichment": float(st.loc["true", "enrichment"]), "pvalue": float(st.loc["true", "pvalue"]),
+                      "pvalue_adjusted": adjusted,
                       "control_enrichment": float(st.loc["control", "enrichment"]),
                       "control_pvalue": float(st.loc["control", "pvalue"]),
                       "gc_true": float(st.loc["true", "mean_gc"]), "gc_control": float(st.loc["control", "mean_gc"]),
                       "beats_controls": beats}
-        print(f"{kind}s: enrichment {rows[kind]['enrichment']:.2f} (p = {rows[kind]['pvalue']:.3g}) vs decoys "
+        print(f"{kind}s: enrichment {rows[kind]['enrichment']:.2f} (p = {rows[kind]['pvalue']:.3g}, adjusted "
+              f"{adjusted:.3g}) vs decoys "
               f"{rows[kind]['control_enrichment']:.2f} (p = {rows[kind]['control_pvalue']:.3g}) -> "
               + ("true junctions beat their decoys" if beats else "no enrichment beyond the matched decoys"))
     _ = write_summary(out, {"model": display_path(weights) if trained else "untrained ldarnet-proxy", "trained": trained,
