@@ -14,6 +14,9 @@ the load average, because on a shared machine wall-clock time mostly measures th
 
     python bench/bench_pretrain.py                       # writes bench/results/bench_pretrain.json
     python bench/bench_pretrain.py --checkpoint checkpoints/ldarnet-proxy-multispecies --repeats 5
+
+On a busy 2-core machine, ``--threads 1`` is the faster setting (two OpenMP threads fighting the
+neighbours for two cores lose more than they gain).
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ def main(argv=None) -> int:
         "micro_batch": args.micro_batch, "micro_batches_per_step": args.micro_batches, "bp_per_step": bp,
         "repeats": args.repeats, "device": str(device), "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        # bf16 autocast is only fast with native bf16 instructions (AVX512_BF16 / AMX); on AVX2 it is emulated
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
