@@ -56,9 +56,15 @@ CELLS = [
     hits.groupby("motif_id").size().rename("hits").to_frame()
     """),
     code("""
-    profiles, stats = motif_profiles(boundaries, hits, fasta, boundary_fn=functools.partial(extract_boundaries, model),
-                                     flank=flank, max_planted=max_sites, motifs=pwms, pvalue=pvalue, seed=seed,
-                                     checkpoint=weights if trained else None)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # shown below as notes, without source paths
+        warnings.simplefilter("always")
+        profiles, stats = motif_profiles(boundaries, hits, fasta, boundary_fn=functools.partial(extract_boundaries, model),
+                                         flank=flank, max_planted=max_sites, motifs=pwms, pvalue=pvalue, seed=seed,
+                                         checkpoint=weights if trained else None)
+    for note in caught:
+        print(f"note: {note.message}")
     profiles.to_csv(out / "profiles.csv", index=False)
     stats.to_csv(out / "stats.csv", index=False)
     stats[["motif_id", "set", "n_sites", "peak_mean", "flank_mean", "enrichment", "pvalue"]].round(4)
