@@ -52,6 +52,11 @@ def _pad_time(t: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(t, pad)
 
 
+def _shift_chunks(states: torch.Tensor) -> torch.Tensor:
+    """(B, C, ...) states after each chunk -> states entering each chunk (zeros before the first)."""
+    return torch.cat([torch.zeros_like(states[:, :1]), states[:, :-1]], dim=1)
+
+
 def linear_scan(log_a: torch.Tensor, u: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
     """All states of ``s_t = exp(log_a_t) * s_{t-1} + u_t`` with ``s_{-1} = 0``.
 
@@ -81,7 +86,7 @@ def linear_scan(log_a: torch.Tensor, u: torch.Tensor, chunk_size: int = 64) -> t
     within = decay_matrix(a) @ x  # (b, h, c, Q, d): states from inputs of the same chunk
     a_cum = a.cumsum(dim=-1)  # decay from the chunk start to each position
     carried = linear_scan(a_cum[..., -1].transpose(1, 2), within[..., -1, :].transpose(1, 2), Q)  # (b, c, h, d)
-    carried = F.pad(carried, (0, 0, 0, 0, 1, 0))[:, :-1].transpose(1, 2)  # state entering each chunk
+    carried = _shift_chunks(carried).transpose(1, 2)  # state entering each chunk
     s = within + torch.exp(a_cum).unsqueeze(-1) * carried.unsqueeze(-2)
     return s.permute(0, 2, 3, 1, 4).reshape(b, c * Q, h, d)[:, :length]
 
@@ -126,7 +131,7 @@ def ssd_chunked(
     chunk_decay = a_cum[..., -1].transpose(1, 2)  # (b, c, h)
     flat = states.permute(0, 2, 1, 3, 4).reshape(b, c, h, p * n)
     carried = linear_scan(chunk_decay, flat, Q)
-    carried = F.pad(carried, (0, 0, 0, 0, 1, 0))[:, :-1]  # state entering each chunk
+    carried = _shift_chunks(carried)  # state entering each chunk
     carried = carried.view(b, c, h, p, n).permute(0, 2, 1, 3, 4)  # (b, h, c, p, n)
     # 4. outputs from the carried state
     y = y + (Cc @ carried.transpose(-1, -2)) * torch.exp(a_cum).unsqueeze(-1)
