@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
+from ..checkpoint import atomic_write
 from .metrics import classification_metrics
 from .train import FitResult, encode_sequences, predict_logits, train_classifier
 
@@ -216,18 +216,7 @@ def grid_search(
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a results table as CSV atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as out:
-            table.to_csv(out, index=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
     return path
 
 

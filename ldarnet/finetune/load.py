@@ -19,12 +19,13 @@ import csv
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..checkpoint import atomic_write
 
 __all__ = ["load_csv", "load_fasta_classes", "save_csv", "check_labels", "SEQUENCE_COLUMNS", "LABEL_COLUMNS"]
 
@@ -174,18 +175,7 @@ def save_csv(table: pd.DataFrame, path: str | os.PathLike, *, columns: Sequence[
     if missing:
         raise ValueError(f"cannot write {path}: the table has no {', '.join(missing)} column")
     extra = [c for c in table.columns if c not in ("sequence", "label")] if columns is None else list(columns)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as out:
-            table[["sequence", "label", *extra]].to_csv(out, index=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: table[["sequence", "label", *extra]].to_csv(tmp, index=False))
     return path
 
 
