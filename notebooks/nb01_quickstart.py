@@ -1,6 +1,6 @@
 """Cells of 01_quickstart: boundaries on a real promoter, a track figure and the inspector."""
 
-from cells import code, md, parameters
+from cells import LOAD_MODEL, code, md, parameters
 
 CELLS = [
     md("""
@@ -25,32 +25,14 @@ CELLS = [
     motifs = ["MA0108", "MA0060", "MA0502", "MA0079", "Kozak"]  # TATA, CCAAT (NFYA, NFYB), GC box, Kozak
     motif_pvalue = 1e-3  # FIMO p-value cut-off for the motif overlay
     """),
-    code("""
-    from pathlib import Path
+    code(LOAD_MODEL + """
+from ldarnet.commands.demo import promoter_region
+from ldarnet.data.fasta import open_fasta
+from ldarviz.inspector import boundary_inspector, boundary_probabilities, chunk_intervals, plot_boundary_track
+from ldarviz.motifs import scan_motifs
 
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from ldarnet.commands.demo import DEFAULT_CHECKPOINT, load_model, promoter_region
-    from ldarnet.data.fasta import open_fasta
-    from ldarviz.inspector import boundary_inspector, boundary_probabilities, chunk_intervals, plot_boundary_track
-    from ldarviz.motifs import scan_motifs
-    from ldarviz.provenance import checkpoint_hash, make_provenance
-    from ldarviz.workbench import display_path, write_summary
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model, source = load_model(checkpoint, seed)
-    model = model.to(device).eval()
-    trained = not source.startswith("UNTRAINED")
-    weights = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    if trained:
-        print(f"model: {display_path(weights)} (sha256 {checkpoint_hash(weights)[:12]})")
-    else:
-        print(f"model: UNTRAINED ldarnet-proxy, seed {seed}: no checkpoint at {display_path(weights)}.")
-        print("Its boundaries are those of random weights and say nothing about biology.")
-    print(f"{model.num_parameters():,} parameters; target compression ratio {model.config.target_ratio[0]:g}")
-    """),
+print(f"{model.num_parameters():,} parameters; target compression ratio {model.config.target_ratio[0]:g}")
+"""),
     md("""
     ## A real promoter
 
