@@ -24,7 +24,6 @@ All coordinates are 0-based, half-open.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint import file_sha256
 from .data.fasta import open_fasta
 from .tracks import Piece, Segment, read_regions, sequence_source, whole_records, write_tracks
 
@@ -264,9 +264,9 @@ def run(args: argparse.Namespace) -> int:
         "command": "ldarnet boundaries", "ldarnet_version": __version__, **summary, "seconds": round(seconds, 3),
         "mean_chunk_length": round(summary["bases"] / max(summary["chunks"], 1), 4),
         **tiling, "device": str(args.device), "threads": torch.get_num_threads(),
-        "checkpoint": str(args.checkpoint), "checkpoint_sha256": _sha256(Path(args.checkpoint) / "model.safetensors"),
-        "fasta": str(args.fasta), "fasta_sha256": _sha256(args.fasta),
-        "bed": args.bed, "bed_sha256": _sha256(args.bed) if args.bed else None,
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": file_sha256(Path(args.checkpoint) / "model.safetensors"),
+        "fasta": str(args.fasta), "fasta_sha256": file_sha256(args.fasta),
+        "bed": args.bed, "bed_sha256": file_sha256(args.bed) if args.bed else None,
     }
     temp = f"{args.out}.json.{os.getpid()}.tmp"
     Path(temp).write_text(json.dumps(record, indent=2) + "\n")
@@ -274,11 +274,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary['bases']:,} bases in {summary['segments']} segment(s), {summary['chunks']:,} chunks "
           f"(mean {record['mean_chunk_length']:.2f} bp) in {seconds:.1f} s -> {summary['bedgraph']}, {summary['chunks_bed']}")
     return 0
-
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

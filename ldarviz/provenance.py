@@ -14,13 +14,14 @@ the file's metadata (PNG text chunk / PDF Subject / SVG Description) and in the 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from ldarnet.checkpoint import file_sha256 as _file_sha256
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -33,11 +34,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _HASH_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _HASH_CACHE[key] = digest.hexdigest()
+        _HASH_CACHE[key] = _file_sha256(path)
     return _HASH_CACHE[key]
 
 

@@ -17,7 +17,6 @@ reported and the next older one is used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -28,6 +27,8 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from ..checkpoint import file_sha256
 
 __all__ = ["CHECKPOINT_DIR", "save_checkpoint", "remove_partial_writes", "find_checkpoints", "latest_valid_checkpoint",
            "load_checkpoint", "verify_checkpoint", "capture_rng", "restore_rng", "fsync_dir"]
@@ -43,14 +44,6 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_file(path: Path) -> None:
@@ -132,7 +125,7 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model, optimizer, tra
     files = {}
     for path in sorted(tmp.iterdir()):
         _fsync_file(path)
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
     manifest = tmp / "manifest.json"
     manifest.write_text(json.dumps({"format": FORMAT, "step": step, "files": files}, indent=1) + "\n")
     _fsync_file(manifest)
@@ -187,7 +180,7 @@ def verify_checkpoint(path: Path) -> str | None:
             return f"{name} is missing"
         if file.stat().st_size != meta["bytes"]:
             return f"{name} has {file.stat().st_size} bytes, the manifest says {meta['bytes']} (truncated?)"
-        if _sha256(file) != meta["sha256"]:
+        if file_sha256(file) != meta["sha256"]:
             return f"{name} does not match its sha256 in manifest.json"
     return None
 
