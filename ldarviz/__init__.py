@@ -5,13 +5,16 @@ Analyses read boundaries only through ``ldarnet``'s public output (``BoundaryOut
 """
 
 from .extract import extract_boundaries
+from .loading import Loaded, load_model
 from .motifs import DEFAULT_MOTIFS, DEFAULT_RELEASE, load_motifs, scan_motifs
+from .reproducibility import set_reproducible
+from .sampling import stratified_sample
 from .profiles import boundary_profile, motif_profiles, peak_enrichment
 from .splice import canonical_fractions, matched_controls, splice_profiles, splice_sites
 from .token_lengths import compare_contexts, context_regions, token_length_distributions, train_bpe
 
 __all__ = [
-    "extract_boundaries",
+    "extract_boundaries", "load_model", "Loaded", "set_reproducible", "stratified_sample",
     "scan_motifs", "load_motifs", "DEFAULT_MOTIFS", "DEFAULT_RELEASE",
     "boundary_profile", "motif_profiles", "peak_enrichment",
     "splice_sites", "matched_controls", "splice_profiles", "canonical_fractions",

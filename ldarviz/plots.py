@@ -205,3 +205,82 @@ def plot_token_lengths(table: pd.DataFrame, tokenizer: str, *, max_length: int =
     ax.set_title(tokenizer)
     ax.legend(fontsize="small")
     return finish_figure(fig, save_path=save_path, provenance=table.attrs.get("provenance"))
+
+
+def plot_loss(metrics, columns=("loss", "mlm_loss"), *, ax=None, save_path=None, title: str | None = None):
+    """Training loss per optimiser step, one line per column (natural-log units).
+
+    Parameters
+    ----------
+    metrics : path or DataFrame
+        A ``metrics.jsonl`` log or its :func:`read_metrics` table (``step`` plus the columns).
+    columns : sequence of str
+        Which losses to draw (``loss`` is the total, ``mlm_loss`` its masked-LM part).
+    """
+    table = read_metrics(metrics) if isinstance(metrics, (str, os.PathLike)) else metrics
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(f"no {missing[0]} in the metrics (columns: {list(table.columns)})")
+    fig, ax = _axes(ax, figsize=(5, 3.2))
+    labels = {"loss": "loss", "mlm_loss": "MLM loss"}
+    for column in columns:
+        ax.plot(table["step"], table[column], marker="o" if len(table) <= 30 else None, label=labels.get(column, column))
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("loss (nats)")
+    if len(columns) > 1:
+        ax.legend()
+    if title:
+        ax.set_title(title)
+    return finish_figure(fig, save_path=save_path, provenance={
+        "inputs": table.attrs.get("provenance", {}).get("inputs", {}), "parameters": {"plot": "loss", "columns": list(columns)}})
+
+
+def plot_training_run(run_dir: str | os.PathLike, *, stage: int = 0, save_path=None, provenance: dict | None = None):
+    """A pretraining run at a glance: losses (left) and realised compression against the target (right).
+
+    Parameters
+    ----------
+    run_dir : path
+        A training-run folder with ``metrics.jsonl`` and ``config.json`` (``target_ratio``). Other
+        ``<label>_metrics.jsonl`` logs beside it (earlier attempts) are drawn in the compression
+        panel under their label; the compression axis is logarithmic so a collapsed run shows.
+    stage : int
+        Which stage's compression to draw.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: ``plot_loss`` and ``plot_compression_over_training``.
+    """
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    log = run_dir / "metrics.jsonl"
+    if not log.is_file():
+        raise FileNotFoundError(f"{run_dir}: no metrics.jsonl (not a training-run folder)")
+    main = read_metrics(log)
+    runs = {"this run": main}
+    for other in sorted(run_dir.glob("*_metrics.jsonl")):
+        runs[other.name[: -len("_metrics.jsonl")]] = read_metrics(other)
+    config = run_dir / "config.json"
+    target = json.loads(config.read_text()).get("target_ratio", [None])[stage] if config.is_file() else None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    plot_loss(main, ax=left)
+    plot_compression_over_training(runs, stage=stage, target=target, ax=right)
+    right.set_yscale("log")
+    fig.tight_layout()
+    return finish_figure(fig, save_path=save_path, provenance=provenance)
+
+
+def last_step(metrics) -> dict:
+    """The last logged step of a run: ``steps, tokens, loss, mlm_loss, compression`` (stage 0) as plain numbers."""
+    table = read_metrics(metrics) if isinstance(metrics, (str, os.PathLike)) else metrics
+    if table.empty:
+        raise ValueError("the metrics log has no steps")
+    last = table.iloc[-1]
+    out = {"steps": int(last["step"])}
+    for key, column, kind in (("tokens", "tokens", int), ("loss", "loss", float), ("mlm_loss", "mlm_loss", float),
+                              ("compression", "compression_stage0", float)):
+        if column in table:
+            out[key] = kind(last[column])
+    return out
