@@ -32,9 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ldarnet import LDARNet, LDARNetConfig, encode  # noqa: E402
-from ldarnet.data.fasta import open_fasta  # noqa: E402
-from ldarnet.extract import (  # noqa: E402
-    Segment, default_tiling, iter_boundaries, plan_windows, sequence_source, write_tracks,
+from ldarnet.genome import (  # noqa: E402
+    Segment, default_tiling, iter_boundaries, open_fasta, plan_windows, sequence_source, write_tracks,
 )
 
 DEFAULT_FASTA = str(ROOT.parent / "shared" / "data" / "genomes" / "athal_tair10_chr1" / "genomic.fna.gz")
@@ -146,9 +145,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-bp", type=int, help="only the first MAX_BP bases of the record (quick runs)")
     parser.add_argument("--checkpoint", help="model folder (default: a seeded random-init ldarnet-proxy)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--window", type=int, help="default: ldarnet.extract.default_tiling(model)")
-    parser.add_argument("--overlap", type=int, help="default: ldarnet.extract.default_tiling(model)")
-    parser.add_argument("--batch-size", type=int, help="default: ldarnet.extract.default_tiling(model)")
+    parser.add_argument("--window", type=int, help="default: ldarnet.genome.default_tiling(model)")
+    parser.add_argument("--overlap", type=int, help="default: ldarnet.genome.default_tiling(model)")
+    parser.add_argument("--batch-size", type=int, help="default: ldarnet.genome.default_tiling(model)")
     parser.add_argument("--compare-bp", type=int, default=65536, help="bases in the side-by-side extract vs forward comparison")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")

@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from ldarnet.data.fasta import open_fasta  # noqa: E402
+from ldarnet.genome import open_fasta  # noqa: E402
 
 LINE_WIDTH = 60
 

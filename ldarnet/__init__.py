@@ -1,5 +1,6 @@
 """LDARNet: a DNA masked-language model that learns where to put its token boundaries."""
 
+from . import genome
 from .config import LDARNetConfig
 from .model import LDARNet
 from .outputs import BoundaryOutput, LDARNetOutput
@@ -11,6 +12,7 @@ from .vocab import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "genome",
     "LDARNetConfig", "LDARNet", "BoundaryOutput", "LDARNetOutput",
     "encode", "decode", "batch_encode", "reverse_complement",
     "A_ID", "C_ID", "G_ID", "T_ID", "N_ID", "MASK_ID", "PAD_ID", "VOCAB_SIZE",

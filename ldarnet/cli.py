@@ -18,7 +18,7 @@ COMMAND_MODULES = (
     "ldarnet.training.cli",
     "ldarnet.finetune.cli",
     "ldarnet.ablate",
-    "ldarnet.extract",
+    "ldarnet.commands.boundaries",
 )
 
 

@@ -1,6 +1,6 @@
-"""Boundary probabilities for analysis: the tiled, stitched extraction of ``ldarnet.extract`` as arrays.
+"""Boundary probabilities for analysis: the tiled, stitched extraction of ``ldarnet.genome`` as arrays.
 
-The tiling, stitching and streaming live in ``ldarnet.extract`` (one implementation serves this
+The tiling, stitching and streaming live in ``ldarnet.genome`` (one implementation serves this
 function and the ``ldarnet boundaries`` command); this module only gathers the stitched pieces
 into one array per sequence.
 """
@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ldarnet.extract import (
-    iter_boundaries, read_regions, sequence_source, whole_records,
-)
+from ldarnet.genome import iter_boundaries, read_regions, sequence_source, whole_records
 
 
 def extract_boundaries(
@@ -46,7 +44,7 @@ def extract_boundaries(
         start) instead of whole records. Regions may overlap here.
     window, overlap, batch_size
         Window length, minimum overlap between neighbouring windows, windows per model call. Left
-        as None, they come from ``ldarnet.extract.default_tiling(model)``: an overlap of twice the
+        as None, they come from ``ldarnet.genome.default_tiling(model)``: an overlap of twice the
         outer attention's reach, so every base is read where the window edges cannot affect it.
     device
         Where the model runs; the model is moved there (default: where its parameters are).

@@ -344,7 +344,7 @@ def boundary_inspector(model: torch.nn.Module, fasta=None, *, record: str | None
     import ipywidgets as w
     from types import SimpleNamespace
 
-    from ldarnet.data.fasta import open_fasta
+    from ldarnet.genome import open_fasta
 
     fa = open_fasta(fasta, quiet=True) if isinstance(fasta, (str, os.PathLike)) else fasta
     records = list(fa.keys()) if fa is not None else []

@@ -1,59 +1,20 @@
-"""Sequence inputs shared by the analyses: FASTA path, pyfaidx Fasta or dict of name -> str.
+"""Sequence encodings shared by the analyses: base codes, one-hot, record-name checks.
 
-All reads are upper-cased (soft-masked repeats are ordinary bases here) and use 0-based,
-half-open coordinates.
+Sequence inputs (FASTA path, pyfaidx Fasta or dict of name -> str) are read by
+``ldarnet.genome.sequence_source`` (upper-case by default). Coordinates are 0-based, half-open.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 
 import numpy as np
 
-from ldarnet.data.fasta import open_fasta
-from ldarnet.extract import sequence_source as _ldarnet_source
-
-_READ_PIECE = 1 << 20
+from ldarnet.genome import sequence_source  # noqa: F401  (the one reader of sequence inputs; the analyses import it from here)
 
 #: byte -> base code: A 0, C 1, G 2, T 3, anything else -1
 BASE_CODES = np.full(256, -1, dtype=np.int8)
 for _k, _b in enumerate("ACGT"):
     BASE_CODES[ord(_b)] = BASE_CODES[ord(_b.lower())] = _k
-
-
-def sequence_source(sequences, *, upper: bool = True) -> tuple[dict[str, int], Callable[[str, int, int], str]]:
-    """Record lengths and an upper-case ``fetch(name, start, end)`` for any accepted input.
-
-    Parameters
-    ----------
-    sequences : str, PathLike, pyfaidx.Fasta or dict[str, str]
-        A FASTA file (plain, bgzip or plain gzip: ``ldarnet.data.fasta.open_fasta``), an open
-        Fasta, or a dict of name -> sequence.
-
-    Returns
-    -------
-    lengths : dict[str, int]
-        Record name -> length, in input order.
-    fetch : callable
-        ``fetch(name, start, end) -> str``, bases ``start..end-1`` (0-based, half-open), upper case
-        unless ``upper=False`` (then as stored, for callers that fold case themselves).
-    """
-    if isinstance(sequences, (str, os.PathLike)):
-        sequences = open_fasta(sequences, quiet=True)
-    lengths, raw_fetch = _ldarnet_source(sequences)
-    if isinstance(sequences, dict):
-        fetch = raw_fetch
-    else:
-        def fetch(name, start, end):
-            # pyfaidx slows down sharply on reads of tens of Mb (16 s for 30 Mb against 1 s in
-            # 1 Mb pieces), so long reads are made piecewise
-            if end - start <= _READ_PIECE:
-                return raw_fetch(name, start, end)
-            return "".join(raw_fetch(name, k, min(k + _READ_PIECE, end)) for k in range(start, end, _READ_PIECE))
-    if not upper:
-        return lengths, fetch
-    return lengths, lambda name, start, end: fetch(name, start, end).upper()
 
 
 def base_codes(sequence: str) -> np.ndarray:

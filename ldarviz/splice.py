@@ -22,7 +22,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ldarnet.data.annotation import check_within_records, introns, read_annotation
+from ldarnet.genome import check_within_records, introns, read_annotation
 
 from .matching import match_on_gc, record_cumsums, warn_unmatched, window_stats
 from .provenance import attach, make_provenance
@@ -51,7 +51,7 @@ def splice_sites(annotation, fasta) -> pd.DataFrame:
     Parameters
     ----------
     annotation : path or DataFrame
-        GFF3/GTF file (plain or gzip) or the table from ``ldarnet.data.annotation.read_annotation``.
+        GFF3/GTF file (plain or gzip) or the table from ``ldarnet.genome.read_annotation``.
     fasta : path, pyfaidx.Fasta or dict[str, str]
         The genome the annotation refers to.
 

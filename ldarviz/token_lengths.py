@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ldarnet.data.annotation import cds, check_within_records, introns, transcripts, utrs
+from ldarnet.genome import cds, check_within_records, introns, transcripts, utrs
 
 from .provenance import attach, make_provenance
 from .sequences import check_seq_ids, sequence_source
@@ -42,7 +42,7 @@ def context_regions(annotation: pd.DataFrame, sequences, *, promoter: int = 1000
     Parameters
     ----------
     annotation : DataFrame
-        From ``ldarnet.data.annotation.read_annotation``.
+        From ``ldarnet.genome.read_annotation``.
     sequences : path, pyfaidx.Fasta, dict[str, str] or dict[str, int]
         Record lengths come from here (a dict of name -> length also works).
     promoter : int

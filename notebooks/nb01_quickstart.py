@@ -27,7 +27,7 @@ CELLS = [
     """),
     code(LOAD_MODEL + """
 from ldarnet.commands.demo import promoter_region
-from ldarnet.data.fasta import open_fasta
+from ldarnet.genome import open_fasta
 from ldarviz.inspector import boundary_inspector, boundary_probabilities, chunk_intervals, plot_boundary_track
 from ldarviz.motifs import scan_motifs
 

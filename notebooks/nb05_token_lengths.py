@@ -26,7 +26,7 @@ CELLS = [
     """),
     code(LOAD_MODEL),
     code("""
-    from ldarnet.data.annotation import read_annotation
+    from ldarnet.genome import read_annotation
     from ldarviz import compare_contexts, context_regions, extract_boundaries, token_length_distributions
 
     regions = context_regions(read_annotation(annotation), fasta)

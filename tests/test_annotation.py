@@ -1,11 +1,11 @@
-"""Tests for ldarnet.data.annotation: GFF3/GTF parsing into 0-based half-open tables."""
+"""Tests for ldarnet.genome.annotation: GFF3/GTF parsing into 0-based half-open tables."""
 
 import gzip
 
 import pandas as pd
 import pytest
 
-from ldarnet.data.annotation import cds, exons, genes, introns, read_annotation, transcripts, utrs
+from ldarnet.genome import cds, exons, genes, introns, read_annotation, transcripts, utrs
 
 # Real lines (attributes trimmed to ID/Parent/gene) from the NCBI TAIR10.1 chr1 GFF3
 # (../shared/data/genomes/athal_tair10_chr1/annotation.gff3.gz): NAC001 (+) and one ARV1 isoform (-).

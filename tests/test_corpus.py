@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ldarnet import N_ID, encode
-from ldarnet.data import IGNORE_INDEX, TRAIN, VALIDATION, WindowCorpus, open_fasta
+from ldarnet.data import IGNORE_INDEX, TRAIN, VALIDATION, WindowCorpus
+from ldarnet.genome import open_fasta
 from ldarnet.vocab import COMPLEMENT
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ldarnet.extract import (
+from ldarnet.genome import (
     Segment, check_tiling, default_tiling, iter_boundaries, plan_windows, read_regions, sequence_source, whole_records, write_tracks,
 )
 from ldarnet import encode
@@ -55,7 +55,7 @@ DATA_FASTA = Path(__file__).resolve().parents[1] / "data" / "athal_chr1_1000000_
 @functools.cache
 def athal() -> str:
     """200 kb of real, soft-masked Arabidopsis chr1 from the project's data/ (see data/README.md)."""
-    from ldarnet.data.fasta import open_fasta
+    from ldarnet.genome import open_fasta
 
     with open_fasta(DATA_FASTA, quiet=True) as fasta:
         name = next(iter(fasta.keys()))
@@ -297,7 +297,7 @@ def test_real_model_tiled_matches_one_long_window_away_from_edges(tiny):
 def test_cli_writes_tracks_for_a_saved_checkpoint(tiny, tmp_path, capsys, monkeypatch):
     from ldarnet import cli
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("ldarnet.extract",))  # other subcommands are not under test here
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("ldarnet.commands.boundaries",))  # other subcommands are not under test here
     main = cli.main
 
     rng = np.random.default_rng(7)

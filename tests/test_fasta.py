@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ldarnet.data import FastaError, open_fasta, record_lengths
+from ldarnet.genome import FastaError, open_fasta, record_lengths
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TWO_RECORDS = ">chrA first\nACGTACGTAC\nGTacgtNN\n>chrB\nTTTTGGGGCC\n"

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ldarnet import LDARNet, LDARNetConfig, batch_encode
-from ldarnet.data.fasta import open_fasta
+from ldarnet.genome import open_fasta
 from ldarviz.inspector import (
     boundary_inspector, boundary_probabilities, chunk_intervals, clean_sequence,
     forward_interval, plot_boundary_track, render_html,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ldarnet.data.annotation import exons, read_annotation
+from ldarnet.genome import exons, read_annotation
 from ldarviz.matching import window_gc
 from ldarviz.sequences import sequence_source
 from ldarviz.splice import SITE_COLUMNS, canonical_fractions, matched_controls, splice_profiles, splice_sites

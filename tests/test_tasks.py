@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldarnet.data.annotation import introns, read_annotation, transcripts
+from ldarnet.genome import introns, read_annotation, transcripts
 from ldarnet.finetune import load_csv
 from ldarnet.finetune import cli as finetune_cli
 from ldarnet.finetune.tasks import build_task, promoter_task, splice_site_task

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ldarnet.data.annotation import cds, introns, read_annotation, transcripts
+from ldarnet.genome import cds, introns, read_annotation, transcripts
 from ldarviz.sequences import sequence_source
 from ldarviz.token_lengths import (
     CONTEXTS, bpe_length_counts, chunk_lengths, compare_contexts, context_regions, kmer_length_counts,

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.annotation import read_annotation, transcripts
-from ..data.fasta import open_fasta
+from ..genome import open_fasta, read_annotation, transcripts
 from ..model import LDARNet
 from ..config import LDARNetConfig
 from ..vocab import batch_encode

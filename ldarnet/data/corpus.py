@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..vocab import COMPLEMENT, N_ID, encode
-from .fasta import open_fasta
+from ..genome.fasta import open_fasta
 from .masking import mask_tokens
 
 __all__ = ["WindowCorpus", "read_regions", "TRAIN", "VALIDATION"]
@@ -56,7 +56,7 @@ class WindowCorpus:
     Parameters
     ----------
     paths : sequence of path
-        FASTA files (plain, bgzip or plain gzip; see :func:`ldarnet.data.fasta.open_fasta`).
+        FASTA files (plain, bgzip or plain gzip; see :func:`ldarnet.genome.open_fasta`).
     window_length : int
         Window length L in bp.
     weights : sequence of float, optional

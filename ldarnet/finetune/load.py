@@ -120,7 +120,7 @@ def load_fasta_classes(paths: Sequence[str | os.PathLike] | Mapping[int, str | o
     ----------
     paths : sequence of paths, or mapping label -> path
         A sequence gives the k-th file label k; a mapping names the label of each file. Files may
-        be plain, bgzip or plain gzip (read through :func:`ldarnet.data.fasta.open_fasta`).
+        be plain, bgzip or plain gzip (read through :func:`ldarnet.genome.open_fasta`).
 
     Returns
     -------
@@ -135,7 +135,7 @@ def load_fasta_classes(paths: Sequence[str | os.PathLike] | Mapping[int, str | o
         empty FASTA, or a record with a character outside the nucleotide alphabet (naming the
         file and the record).
     """
-    from ldarnet.data.fasta import open_fasta
+    from ldarnet.genome import open_fasta
 
     items = sorted(paths.items()) if isinstance(paths, Mapping) else list(enumerate(paths))
     if len(items) < 2:

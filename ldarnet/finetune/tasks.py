@@ -67,7 +67,7 @@ def promoter_task(
         ``sequence, label, seq_id, start, end, strand, kind`` (``kind`` is ``tss`` or ``random``),
         positives first, each group sorted by position.
     """
-    from ldarnet.data.annotation import read_annotation, transcripts
+    from ldarnet.genome import read_annotation, transcripts
 
     _check_window(window)
     starts = transcripts(read_annotation(annotation))
@@ -127,7 +127,7 @@ def splice_site_task(
         ``sequence, label, seq_id, start, end, strand, kind`` (``kind`` is ``donor``/``acceptor``
         or ``decoy``). ``attrs["gc_match"]`` holds the mean GC of sites and decoys.
     """
-    from ldarnet.data.annotation import introns, read_annotation
+    from ldarnet.genome import introns, read_annotation
 
     if site not in ("donor", "acceptor"):
         raise ValueError(f"site={site!r}; choose 'donor' or 'acceptor'")
@@ -198,7 +198,7 @@ def _check_window(window: int) -> None:
 
 def _read_records(fasta, annotation, names) -> dict[str, str]:
     """Upper-cased sequence of every annotated record present in the FASTA."""
-    from ldarnet.data.fasta import open_fasta
+    from ldarnet.genome import open_fasta
 
     with open_fasta(fasta, uppercase=True, quiet=True) as handle:
         present = set(handle.keys())

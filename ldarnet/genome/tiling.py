@@ -1,4 +1,4 @@
-"""Per-base boundary probabilities over sequences of any length, and the ``ldarnet boundaries`` command.
+"""Per-base boundary probabilities over sequences of any length: tiling, stitching, streaming.
 
 Boundaries depend only on the embedding, the outer encoder and the router, so extraction calls
 ``model.extract_boundaries`` (stage 0) and never the backbone or the decoder.
@@ -14,39 +14,46 @@ By default (:func:`default_tiling`) the overlap is twice the reach of the outer 
 attention, so no base is read within that reach of a window edge.
 
 Windows are read lazily and run ``batch_size`` at a time, so memory stays bounded whatever the
-genome size. Inputs (FASTA, dict, BED regions) and the bedGraph/BED writers are in
-:mod:`ldarnet.tracks`. A window made only of N is computed once per length and reused: the model's output
-on it depends on nothing else.
+genome size. Inputs (FASTA, dict, BED regions) are in :mod:`ldarnet.genome.regions`, the
+bedGraph/BED writers in :mod:`ldarnet.genome.tracks`, the command in
+:mod:`ldarnet.commands.boundaries`. A window made only of N is computed once per length and
+reused: the model's output on it depends on nothing else.
 
 All coordinates are 0-based, half-open.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import file_sha256
-from .data.fasta import open_fasta
-from .tracks import Piece, Segment, read_regions, sequence_source, whole_records, write_tracks
+from ..vocab import N_ID, PAD_ID, encode
+from .regions import Segment
 
-__all__ = [
-    "Piece", "Segment", "check_tiling", "default_tiling", "iter_boundaries", "plan_windows",
-    "read_regions", "sequence_source", "whole_records", "write_tracks", "register", "run",
-]
-from .vocab import N_ID, PAD_ID, encode
+__all__ = ["Piece", "check_tiling", "default_tiling", "iter_boundaries", "plan_windows"]
 
 DEFAULT_WINDOW = 4096  # the smallest default window
 TOKENS_PER_CALL = 8192  # bases per model call; past ~8k the CPU working set leaves L3 (notes/cpu-calibration.md)
 FALLBACK_OVERLAP = 2048  # when the outer encoder's receptive field is not known
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Stitched output for ``segment`` over ``[start, start + len(prob))`` on ``segment.chrom``.
+
+    ``prob`` is (n,) float16 boundary probability; ``mask`` is (n,) bool, the model's own boundary
+    decision. The pieces of a segment arrive in order and tile it exactly.
+    """
+
+    segment: Segment
+    start: int
+    prob: np.ndarray
+    mask: np.ndarray
 
 
 def default_tiling(model: torch.nn.Module) -> dict[str, int]:
@@ -207,70 +214,3 @@ def _run_batch(model: torch.nn.Module, entries: list[list], device, all_n: dict)
         entry[3], entry[4] = prob[k, : lengths[k]], mask[k, : lengths[k]]
         if bool((entry[2] == N_ID).all()):
             all_n.setdefault(lengths[k], (entry[3].copy(), entry[4].copy()))
-
-
-# -- command line ----------------------------------------------------------------------------------
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "boundaries",
-        help="per-base boundary probabilities (bedGraph) and chunks (BED) over a FASTA",
-        description=(
-            "Run a checkpoint's embedding, encoder and router (never the backbone or decoder) over every record of a "
-            "FASTA, or over the regions of a BED file, in overlapping windows stitched so that each base is read from a "
-            "window where it is away from the edges. Writes PREFIX.bedgraph (boundary probability, float16, runs of "
-            "equal values merged), PREFIX.chunks.bed (a chunk starts at every base the model marks as a boundary and at "
-            "every record or region start) and PREFIX.json (parameters and input hashes). Coordinates are 0-based, "
-            "half-open; every base of every record or region is covered exactly once."
-        ),
-    )
-    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="folder with model.safetensors and config.json")
-    parser.add_argument("--fasta", required=True, metavar="FILE",
-                        help="FASTA file: plain, bgzip, or plain gzip (decompressed once into a cache); indexed on first use")
-    parser.add_argument("--bed", metavar="REGIONS", help="BED file of regions to extract instead of whole records; regions must not overlap")
-    parser.add_argument("--out", required=True, metavar="PREFIX", help="output prefix, e.g. out/chr1 (folders are created)")
-    parser.add_argument("--overlap", type=int, help="minimum overlap of neighbouring windows; each base is read at least overlap/2 "
-                        "from a window edge (default: twice the outer attention's reach, 2048 for ldarnet-proxy)")
-    parser.add_argument("--window", type=int, help="window length in bases (default: 4 x overlap, at least 4096)")
-    parser.add_argument("--batch-size", type=int, help="windows per model call (default: about 8192 bases per call)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice, all cores); "
-                        "on a machine shared with other jobs, 1 thread per free core wastes less time waiting")
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    import time
-
-    from . import LDARNet, __version__
-
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads {args.threads} must be at least 1")
-        torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    model = LDARNet.from_pretrained(args.checkpoint).to(args.device)
-    given = {"window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
-    tiling = {key: value if given[key] is None else given[key] for key, value in default_tiling(model).items()}
-    check_tiling(**tiling)
-    lengths, fetch = sequence_source(open_fasta(args.fasta))
-    segments = read_regions(args.bed, lengths) if args.bed else whole_records(lengths)
-    if not segments:
-        raise ValueError(f"FASTA {args.fasta} has no non-empty records")
-    pieces = iter_boundaries(model, segments, fetch, **tiling, device=args.device, progress=not args.no_progress)
-    summary = write_tracks(pieces, args.out)
-    seconds = time.perf_counter() - started
-    record = {
-        "command": "ldarnet boundaries", "ldarnet_version": __version__, **summary, "seconds": round(seconds, 3),
-        "mean_chunk_length": round(summary["bases"] / max(summary["chunks"], 1), 4),
-        **tiling, "device": str(args.device), "threads": torch.get_num_threads(),
-        "checkpoint": str(args.checkpoint), "checkpoint_sha256": file_sha256(Path(args.checkpoint) / "model.safetensors"),
-        "fasta": str(args.fasta), "fasta_sha256": file_sha256(args.fasta),
-        "bed": args.bed, "bed_sha256": file_sha256(args.bed) if args.bed else None,
-    }
-    temp = f"{args.out}.json.{os.getpid()}.tmp"
-    Path(temp).write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temp, f"{args.out}.json")
-    print(f"{summary['bases']:,} bases in {summary['segments']} segment(s), {summary['chunks']:,} chunks "
-          f"(mean {record['mean_chunk_length']:.2f} bp) in {seconds:.1f} s -> {summary['bedgraph']}, {summary['chunks_bed']}")
-    return 0

@@ -1,0 +1,25 @@
+"""Genome I/O: FASTA access, GFF3/GTF annotation, regions, tiling and stitching, track writers.
+
+One room for everything that reads a genome or writes per-base results over one; ``ldarviz``,
+the CLI and the fine-tuning task builders use these names. All coordinates are 0-based, half-open.
+
+- :mod:`.fasta`: open plain/bgzip/gzip FASTA files for random access (pyfaidx underneath);
+- :mod:`.annotation`: GFF3/GTF as tidy tables (genes, transcripts, exons, introns, CDS, UTRs);
+- :mod:`.regions`: what to extract from (sequence sources, BED regions, :class:`Segment`);
+- :mod:`.tiling`: windows over long sequences, stitched per-base boundaries (:func:`iter_boundaries`);
+- :mod:`.tracks`: bedGraph/BED writers (:func:`write_tracks`).
+"""
+
+from .annotation import cds, check_within_records, exons, genes, introns, read_annotation, transcripts, utrs
+from .fasta import FastaError, fasta_cache_dir, open_fasta, record_lengths, resolve_fasta
+from .regions import Segment, read_regions, sequence_source, whole_records
+from .tiling import Piece, check_tiling, default_tiling, iter_boundaries, plan_windows
+from .tracks import write_tracks
+
+__all__ = [
+    "FastaError", "open_fasta", "resolve_fasta", "record_lengths", "fasta_cache_dir",
+    "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records",
+    "Segment", "sequence_source", "whole_records", "read_regions",
+    "Piece", "default_tiling", "check_tiling", "plan_windows", "iter_boundaries",
+    "write_tracks",
+]
