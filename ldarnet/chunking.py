@@ -47,8 +47,11 @@ class Router(nn.Module):
         b, length, _ = h.shape
         t = torch.arange(length, device=h.device)
         if self.kind == "learned":
-            q = F.normalize(self.q_proj(h).float(), dim=-1)
-            k = F.normalize(self.k_proj(h).float(), dim=-1)
+            # fp32 even under autocast: p sits near 0.5, where bf16 projections would flip decisions
+            # and make a bf16-trained model's boundaries differ from its fp32 extraction
+            with torch.autocast(device_type=h.device.type, enabled=False):
+                q = F.normalize(self.q_proj(h.float()), dim=-1)
+                k = F.normalize(self.k_proj(h.float()), dim=-1)
             cos_fwd = (q[:, :-1] * k[:, 1:]).sum(-1)  # cos(q_{t-1}, k_t)
             cos_bwd = (q[:, 1:] * k[:, :-1]).sum(-1)  # cos(q_t, k_{t-1})
             p = ((1 - 0.5 * (cos_fwd + cos_bwd)) / 2).clamp(0.0, 1.0)
@@ -61,6 +64,28 @@ class Router(nn.Module):
             boundary = torch.ones(b, length, dtype=torch.bool, device=h.device)
             p = boundary.float()
         return p * mask, boundary & mask
+
+
+def protect_masked(p: torch.Tensor, boundary: torch.Tensor, masked: torch.Tensor,
+                   mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask protection (DNAChunker): every masked position and its successor become boundaries.
+
+    A masked base is then a chunk of one, so the inner network sees it alone and the EMA dechunker
+    (gate p = 1 on both sides of it) neither smears it into its neighbours nor them into it.
+
+    Parameters
+    ----------
+    p : (B, L) float32 boundary probabilities; boundary : (B, L) bool; masked : (B, L) bool, the
+        [MASK] positions; mask : (B, L) bool, valid positions.
+
+    Returns
+    -------
+    ``(p, boundary, forced)``: p set to 1 and boundary to True at the forced positions (so the
+    confidence STE passes no gradient to the router there), and ``forced`` (B, L) bool.
+    """
+    after = torch.cat([masked.new_zeros(masked.shape[0], 1), masked[:, :-1]], dim=1)
+    forced = (masked | after) & mask
+    return torch.where(forced, torch.ones_like(p), p), boundary | forced, forced
 
 
 def chunk(h: torch.Tensor, boundary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -82,6 +82,13 @@ class LDARNetConfig:
     target_ratio: list = field(default_factory=lambda: [4.0])
     fusion: str = "mean"
     ratio_loss_weight: float = 0.03
+    # MLM options of DNAChunker (arXiv 2601.03019), off by default (the paper's LDARNet has neither):
+    # mask_protection: every [MASK] and the position after it are forced boundaries, so a masked base
+    # is a chunk of one; forced positions are left out of the ratio loss's F and G (chunking.ratio_loss).
+    # masked_residual_gating: the encoder->decoder skip (residual_proj) is zeroed at [MASK] positions,
+    # so a masked base reaches the decoder only through the chunk path.
+    mask_protection: bool = False
+    masked_residual_gating: bool = False
     norm_eps: float = 1e-5
     initializer_range: float = 0.02
 
@@ -189,6 +196,9 @@ class LDARNetConfig:
             raise ValueError(f"fusion={self.fusion!r}; choose one of {FUSIONS}")
         for name in ("d_state", "d_conv", "expand", "headdim", "chunk_size", "vocab_size"):
             _positive(name, getattr(self, name))
+        for name in ("mask_protection", "masked_residual_gating"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.ratio_loss_weight < 0:
             raise ValueError(f"ratio_loss_weight={self.ratio_loss_weight} must be >= 0")
 

@@ -10,11 +10,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoint
-from .chunking import Router, chunk, confidence_ste, dechunk, ratio_loss
+from .chunking import Router, chunk, confidence_ste, dechunk, protect_masked, ratio_loss
 from .config import LDARNetConfig
 from .layers.blocks import Isotropic
 from .outputs import BoundaryOutput, LDARNetOutput
-from .vocab import PAD_ID
+from .vocab import MASK_ID, PAD_ID
 
 
 class Stage(nn.Module):
@@ -30,6 +30,11 @@ class Stage(nn.Module):
             return
         self.encoder = Isotropic(spec["encoder"], config, level)
         self.router = Router(self.d, config.router[level], config.target_ratio[level])
+        self.reverse_gate = config.dechunk_reverse_gate
+        self.mask_protection, self.masked_residual_gating = config.mask_protection, config.masked_residual_gating
+        # training switch (not config): chunk at a fixed stride N while the router still learns from the
+        # ratio loss on its own decisions (pretrain's router_warmup_steps)
+        self.stride_warmup = False
         self.inner = Stage(config, level + 1)
         self.decoder = Isotropic(spec["decoder"], config, level)
         # zero-initialised skip from the encoder output, kept in fp32 (H-Net)
@@ -47,33 +52,49 @@ class Stage(nn.Module):
         fill = self.pad_dimension.to(h.dtype).expand(*h.shape[:-1], -1) * mask.unsqueeze(-1).to(h.dtype)
         return torch.cat([h, fill], dim=-1)
 
-    def route(self, h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor):
+    def route(self, h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor, masked: torch.Tensor):
+        """Encoder + router. ``masked`` (B, L) bool marks [MASK] positions (chunks holding one, inside)."""
         h = self.encoder(h, mask, lengths)
         p, boundary = self.router(h, mask)
-        return h, p, boundary, BoundaryOutput(p, boundary, boundary.sum(dim=1))
+        own = boundary  # the router's own decisions: the ratio loss's F
+        if self.stride_warmup:
+            t = torch.arange(h.shape[1], device=h.device)
+            boundary = (t % round(self.router.target_ratio) == 0)[None, :] & mask
+        free = mask  # positions whose boundary the router decides: the ratio loss's F and G count these
+        if self.mask_protection:
+            p, boundary, forced = protect_masked(p, boundary, masked, mask)
+            free = mask & ~forced
+        return h, p, boundary, (own, free), BoundaryOutput(p, boundary, boundary.sum(dim=1))
 
-    def forward(self, h, mask, lengths, boundaries: list[BoundaryOutput], ratio_terms: list[torch.Tensor]):
+    def forward(self, h, mask, lengths, boundaries: list[BoundaryOutput], ratio_terms: list[torch.Tensor],
+                masked: torch.Tensor):
         if self.is_backbone:
             return self.backbone(h, mask, lengths)
-        h, p, boundary, out = self.route(h, mask, lengths)
+        h, p, boundary, (own, free), out = self.route(h, mask, lengths, masked)
         boundaries.append(out)
         if self.router.kind == "learned":
-            ratio_terms.append(ratio_loss(p, boundary, mask, self.router.target_ratio))
+            ratio_terms.append(ratio_loss(p, own, free, self.router.target_ratio))
         chunks, order, chunk_mask = chunk(h, boundary)
-        inner = self.inner(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries, ratio_terms)
-        up = dechunk(inner[..., : self.d], torch.gather(p, 1, order), chunk_mask, boundary)
-        h = up * confidence_ste(p, boundary).unsqueeze(-1).to(up.dtype) + self.residual_proj(h.to(self.residual_proj.weight.dtype)).to(up.dtype)
+        inner_masked = torch.gather(masked, 1, order) & chunk_mask
+        inner = self.inner(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries, ratio_terms,
+                           inner_masked)
+        up = dechunk(inner[..., : self.d], torch.gather(p, 1, order), chunk_mask, boundary, self.reverse_gate)
+        skip = self.residual_proj(h.to(self.residual_proj.weight.dtype)).to(up.dtype)
+        if self.masked_residual_gating:  # a masked base reaches the decoder only through the chunk path
+            skip = skip * (~masked).unsqueeze(-1).to(skip.dtype)
+        h = up * confidence_ste(p, boundary).unsqueeze(-1).to(up.dtype) + skip
         return self.decoder(h, mask, lengths)
 
-    def boundaries_only(self, h, mask, lengths, boundaries: list[BoundaryOutput]) -> None:
+    def boundaries_only(self, h, mask, lengths, boundaries: list[BoundaryOutput], masked: torch.Tensor) -> None:
         if self.is_backbone:
             return
-        h, _, boundary, out = self.route(h, mask, lengths)
+        h, _, boundary, _, out = self.route(h, mask, lengths, masked)
         boundaries.append(out)
         if self.inner.is_backbone:  # no router inside: the chunks themselves are not needed
             return
-        chunks, _, chunk_mask = chunk(h, boundary)
-        self.inner.boundaries_only(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries)
+        chunks, order, chunk_mask = chunk(h, boundary)
+        self.inner.boundaries_only(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries,
+                                   torch.gather(masked, 1, order) & chunk_mask)
 
 
 class LDARNet(nn.Module):
@@ -122,7 +143,7 @@ class LDARNet(nn.Module):
         h = self.embedding(input_ids) * mask.unsqueeze(-1)
         boundaries: list[BoundaryOutput] = []
         ratio_terms: list[torch.Tensor] = []
-        h = self.stage(h, mask, lengths, boundaries, ratio_terms)
+        h = self.stage(h, mask, lengths, boundaries, ratio_terms, (input_ids == MASK_ID) & mask)
         logits = self.lm_head(h)
         ratio = torch.stack(ratio_terms).sum() if ratio_terms else h.new_zeros((), dtype=torch.float32)
         out = LDARNetOutput(logits=logits, hidden_states=h, ratio_loss=ratio, boundaries=boundaries)
@@ -135,7 +156,8 @@ class LDARNet(nn.Module):
         """Boundaries of every stage from the embedding, encoders and routers alone (no backbone, no decoder)."""
         mask, lengths = self._mask(input_ids, attention_mask)
         boundaries: list[BoundaryOutput] = []
-        self.stage.boundaries_only(self.embedding(input_ids) * mask.unsqueeze(-1), mask, lengths, boundaries)
+        self.stage.boundaries_only(self.embedding(input_ids) * mask.unsqueeze(-1), mask, lengths, boundaries,
+                                   (input_ids == MASK_ID) & mask)
         return boundaries
 
     # -- parameters ----------------------------------------------------------------------------

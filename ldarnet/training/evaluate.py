@@ -1,4 +1,5 @@
-"""Held-out evaluation of a pretrained model: MLM loss next to a base-frequency baseline, and compression."""
+"""Held-out evaluation of a pretrained model: MLM loss next to a base-frequency baseline, compression,
+and (``reliance=True``) the path reliance of :mod:`ldarnet.training.reliance`."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def frequency_baseline_loss(label_counts: np.ndarray) -> float:
 
 @torch.no_grad()
 def evaluate_mlm(model, corpus: WindowCorpus, *, windows: int, batch_size: int = 4,
-                 device: torch.device | str = "cpu", bf16: bool = False) -> dict:
+                 device: torch.device | str = "cpu", bf16: bool = False, reliance: bool = False,
+                 context_table: np.ndarray | None = None) -> dict:
     """MLM loss on the corpus's held-out windows ``0 .. windows - 1`` (fixed masks, no RC).
 
     Returns
@@ -39,6 +41,8 @@ def evaluate_mlm(model, corpus: WindowCorpus, *, windows: int, batch_size: int =
         ``mlm_loss`` (nats per masked base), ``baseline_loss`` (see :func:`frequency_baseline_loss`),
         ``masked_tokens``, ``windows``, ``compression`` (per stage: mean input length / mean
         stage length over all windows), and ``per_file`` with the same loss fields for each file.
+        With ``reliance=True`` also ``reliance``: :func:`ldarnet.training.reliance.evaluate_reliance`
+        on the same windows (``context_table`` is passed on to it).
     """
     if not corpus.has_validation:
         raise ValueError("the corpus has no held-out data to evaluate on")
@@ -73,5 +77,11 @@ def evaluate_mlm(model, corpus: WindowCorpus, *, windows: int, batch_size: int =
         return {"mlm_loss": loss / n, "baseline_loss": frequency_baseline_loss(label_counts),
                 "masked_tokens": n, "mlm_bits_per_base": loss / n / math.log(2)}
 
-    return {**summary(sum(loss_sum.values()), total), "windows": windows, "compression": compression,
-            "per_file": {name: summary(loss_sum[name], counts[name]) for name in sorted(loss_sum)}}
+    result = {**summary(sum(loss_sum.values()), total), "windows": windows, "compression": compression,
+              "per_file": {name: summary(loss_sum[name], counts[name]) for name in sorted(loss_sum)}}
+    if reliance:
+        from .reliance import evaluate_reliance  # imported here: reliance uses frequency_baseline_loss
+
+        result["reliance"] = evaluate_reliance(model, corpus, windows=windows, batch_size=batch_size, device=device,
+                                               bf16=bf16, context_table=context_table)
+    return result

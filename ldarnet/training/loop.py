@@ -34,7 +34,8 @@ from ..data.corpus import WindowCorpus
 from ..model import LDARNet
 from . import distributed as D
 from .evaluate import evaluate_mlm
-from .optim import build_optimizer, set_learning_rate, stage_lr_multipliers, wsd_factor
+from .optim import build_optimizer, build_param_groups, set_learning_rate, stage_lr_multipliers, wsd_factor
+from .reliance import corpus_context_counts, evaluate_reliance, stage_modules
 from .state import (capture_rng, latest_valid_checkpoint, load_checkpoint, remove_partial_writes, restore_rng,
                     save_checkpoint)
 
@@ -43,7 +44,7 @@ __all__ = ["pretrain", "TrainingDiverged", "resolve_config", "plan_batches"]
 # arguments that shape the loss curve: a resumed run must repeat them exactly
 FROZEN_ARGS = ("config", "fasta", "weights", "steps", "batch_size", "seq_len", "seed", "lr", "weight_decay",
                "grad_accum", "bf16", "max_n_fraction", "val_records", "val_regions", "rc_prob", "mask_prob",
-               "world_size")
+               "world_size", "router_lr_multiplier", "router_warmup_steps")
 
 
 class TrainingDiverged(RuntimeError):
@@ -87,14 +88,21 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
              device: str = "auto", max_n_fraction: float = 0.1, val_records: list[str] = (),
              val_regions: str | None = None, val_windows: int = 64, rc_prob: float = 0.5, mask_prob: float = 0.15,
              keep_checkpoints: int = 3, max_minutes: float | None = None, progress: bool = True,
-             threads: int | None = None) -> dict:
+             threads: int | None = None, reliance_every: int = 0, reliance_windows: int = 16,
+             router_lr_multiplier: float | None = None, router_warmup_steps: int = 0) -> dict:
     """Pretrain an LDARNet; see the module doc for the run folder. Returns a summary dict.
 
     Each line of ``metrics.jsonl`` holds ``step`` (optimiser steps done), ``tokens`` (bases seen, all
     ranks), ``loss``, ``mlm_loss``, ``ratio_loss`` (means over micro-batches and ranks),
     ``compression`` (per stage: mean input length / mean stage length), ``lr`` (backbone learning
     rate; outer levels get ``lr_multipliers`` times it), ``grad_norm`` (before clipping at 1.0),
-    ``tokens_per_s`` and ``elapsed_s``.
+    ``tokens_per_s`` and ``elapsed_s``. Every ``reliance_every`` steps (0: never) a line also holds
+    ``reliance``: :func:`~ldarnet.training.reliance.evaluate_reliance` on ``reliance_windows`` held-out
+    windows; eval.json always holds it.
+
+    ``router_lr_multiplier`` trains the routers' projections at that multiple of their level's LR;
+    ``router_warmup_steps`` chunks at a fixed stride N for the first steps while the routers still
+    learn from the ratio loss on their own decisions (both are α = 0.03 collapse remedies to try).
 
     Raises
     ------
@@ -124,7 +132,8 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
     micro, accum = plan_batches(batch_size, info.world_size, seq_len, a["grad_accum"])
     run_args = {k: a[k] for k in ("fasta", "weights", "steps", "batch_size", "seq_len", "checkpoint_every", "seed",
                                   "lr", "weight_decay", "grad_accum", "bf16", "max_n_fraction", "val_records",
-                                  "val_regions", "val_windows", "rc_prob", "mask_prob", "keep_checkpoints")}
+                                  "val_regions", "val_windows", "rc_prob", "mask_prob", "keep_checkpoints",
+                                  "reliance_every", "reliance_windows", "router_lr_multiplier", "router_warmup_steps")}
     run_args.update(config=cfg.to_dict(), fasta=[str(f) for f in a["fasta"]], val_records=list(a["val_records"]),
                     world_size=info.world_size, micro_batch=micro, grad_accum=accum)
     _check_run_folder(out, run_args, a["resume"], info)
@@ -135,7 +144,15 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
     torch.manual_seed(a["seed"])  # identical initial weights on every rank
     model = LDARNet(cfg).to(info.device)
     mults = stage_lr_multipliers(cfg)
-    optimizer = build_optimizer(model, lr=a["lr"], weight_decay=a["weight_decay"], lr_multipliers=mults)
+    if a["router_lr_multiplier"] is None:
+        optimizer = build_optimizer(model, lr=a["lr"], weight_decay=a["weight_decay"], lr_multipliers=mults)
+    else:
+        groups = _split_router_groups(build_param_groups(model, lr=a["lr"], weight_decay=a["weight_decay"],
+                                                         lr_multipliers=mults), a["router_lr_multiplier"])
+        optimizer = torch.optim.AdamW(groups, lr=a["lr"], betas=(0.9, 0.95), eps=1e-8, weight_decay=a["weight_decay"])
+    context_table = None
+    if info.is_main and corpus.has_validation and (a["reliance_every"] or a["val_windows"]):
+        context_table = corpus_context_counts(corpus, 512)  # the +-3 context baseline, counted once
     start_step, tokens, elapsed = 0, 0, 0.0
     if a["resume"]:
         start_step, tokens, elapsed = _resume(out, model, optimizer, info, batch_size)
@@ -165,6 +182,8 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
         for step in range(start_step, steps):
             t0 = time.perf_counter()
             lr_now = set_learning_rate(optimizer, a["lr"], wsd_factor(step, steps))
+            for stage in stage_modules(model):
+                stage.stride_warmup = step < a["router_warmup_steps"]
             stats = torch.zeros(3 + cfg.n_stages + 1, dtype=torch.float64)
             for m in range(accum):
                 first = step * batch_size + info.rank * per_rank + m * micro
@@ -199,6 +218,9 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
                       "compression": [lengths[s] / max(lengths[s + 1], 1.0) for s in range(cfg.n_stages)],
                       "lr": lr_now, "grad_norm": grad_norm, "tokens_per_s": batch_size * seq_len / dt,
                       "elapsed_s": elapsed}
+            if info.is_main and a["reliance_every"] and (step + 1) % a["reliance_every"] == 0 and corpus.has_validation:
+                record["reliance"] = evaluate_reliance(model, corpus, windows=a["reliance_windows"], batch_size=micro,
+                                                       device=info.device, bf16=a["bf16"], context_table=context_table)
             if metrics:
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
@@ -223,8 +245,11 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
     if info.is_main:
         model.save_pretrained(out)
         if corpus.has_validation and a["val_windows"] > 0:
+            for stage in stage_modules(model):
+                stage.stride_warmup = False
             summary["eval"] = evaluate_mlm(model, corpus, windows=a["val_windows"], batch_size=micro,
-                                           device=info.device, bf16=a["bf16"])
+                                           device=info.device, bf16=a["bf16"], reliance=True,
+                                           context_table=context_table)
             _write_json(out / "eval.json", summary["eval"])
         _write_json(out / "run_summary.json", summary)
     D.barrier(info)
@@ -237,6 +262,20 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
 
 def _say(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
+
+
+def _split_router_groups(groups: list[dict], multiplier: float) -> list[dict]:
+    """Move every router parameter into a group of its own at ``multiplier`` times its group's LR."""
+    result = []
+    for group in groups:
+        keep = [i for i, n in enumerate(group["names"]) if ".router." not in f".{n}"]
+        moved = [i for i in range(len(group["names"])) if i not in keep]
+        for picked, mult in ((keep, 1.0), (moved, multiplier)):
+            if picked:
+                result.append({**group, "params": [group["params"][i] for i in picked],
+                               "names": [group["names"][i] for i in picked],
+                               "lr_multiplier": group["lr_multiplier"] * mult, "lr": group["lr"] * mult})
+    return result
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -1,0 +1,192 @@
+"""Path reliance: how much of a model's held-out MLM loss each of its two routes to the decoder carries.
+
+Every chunking stage hands the decoder ``dechunk(inner(...)) * STE + residual_proj(encoder)``. Zeroing
+one term and re-measuring the held-out MLM loss says how much the model relies on it:
+
+- ``chunk_path_zeroed``: the stage's inner network returns zeros, so the dechunked (chunk/backbone)
+  path is 0 and the decoder sees only the skip;
+- ``skip_zeroed``: ``residual_proj`` returns zeros, so the decoder sees only the chunk path.
+
+Two baselines that use no model put the numbers on a scale:
+
+- ``frequency_baseline``: always predict the base composition of the masked targets (their entropy);
+- ``context_baseline``: predict a masked base from its +-3 true neighbours, with a table of
+  (left 3, right 3) -> base counts taken on the *training* windows (see :func:`context_counts`).
+  It uses the true neighbours even where the model sees [MASK], so it is a slightly generous bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.corpus import TRAIN, VALIDATION, WindowCorpus
+from ..vocab import A_ID
+from .evaluate import frequency_baseline_loss
+
+__all__ = ["context_counts", "context_baseline_loss", "masked_lm_loss", "stage_modules", "evaluate_reliance",
+           "CONTEXT"]
+
+CONTEXT = 3  # neighbours on each side
+_SYMBOLS = 5  # A, C, G, T, and "anything else" (N, window edge)
+
+
+def _context_keys(ids: np.ndarray) -> np.ndarray:
+    """(B, L) int64 base ids (A..T = 0..3, anything else = other) -> (B, L) int64 context index.
+
+    The index enumerates (left 3, right 3) neighbours in base 5; positions past the window edge
+    count as "other".
+    """
+    ids = np.where((ids >= A_ID) & (ids < A_ID + 4), ids - A_ID, 4)
+    b, length = ids.shape
+    padded = np.full((b, length + 2 * CONTEXT), 4, dtype=np.int64)
+    padded[:, CONTEXT:CONTEXT + length] = ids
+    key = np.zeros((b, length), dtype=np.int64)
+    for offset in [*range(-CONTEXT, 0), *range(1, CONTEXT + 1)]:
+        key = key * _SYMBOLS + padded[:, CONTEXT + offset:CONTEXT + offset + length]
+    return key
+
+
+def _original(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The unmasked window: labels where a target was drawn, the input elsewhere."""
+    return np.where(labels >= 0, labels, inputs)
+
+
+def context_counts(windows: list[np.ndarray]) -> np.ndarray:
+    """Count table (5**6, 4) float64: how often each centre base A, C, G, T follows each +-3 context.
+
+    Parameters
+    ----------
+    windows : list of (L,) int64 unmasked token ids (every position with a base A..T is counted).
+    """
+    table = np.zeros((_SYMBOLS ** (2 * CONTEXT), 4))
+    for ids in windows:
+        ids = np.asarray(ids, dtype=np.int64)[None, :]
+        keys = _context_keys(ids)[0]
+        centre = ids[0] - A_ID
+        ok = (centre >= 0) & (centre < 4)
+        np.add.at(table, (keys[ok], centre[ok]), 1.0)
+    return table
+
+
+def corpus_context_counts(corpus: WindowCorpus, windows: int) -> np.ndarray:
+    """:func:`context_counts` over training windows ``0 .. windows - 1`` of ``corpus`` (unmasked)."""
+    drawn = [corpus.window(i, TRAIN) for i in range(windows)]
+    return context_counts([_original(d[0], d[1]) for d in drawn])
+
+
+def context_baseline_loss(table: np.ndarray, inputs: np.ndarray, labels: np.ndarray,
+                          pseudocount: float = 1.0) -> tuple[float, int]:
+    """Summed cross-entropy (nats) and count of the masked targets under the context table.
+
+    The prediction for a context with counts ``c`` is ``(c + pseudocount * f) / (sum(c) + pseudocount)``,
+    ``f`` the table's overall base frequencies, so unseen contexts fall back to ``f``.
+    inputs, labels : (B, L) int64 as the corpus yields them (labels -100 off target).
+    """
+    freqs = table.sum(axis=0) / max(table.sum(), 1.0)
+    keys = _context_keys(_original(inputs, labels))
+    target = labels >= 0
+    counts = table[keys[target]]
+    probs = (counts + pseudocount * freqs) / (counts.sum(axis=1, keepdims=True) + pseudocount)
+    picked = probs[np.arange(len(probs)), labels[target] - A_ID]
+    return float(-np.log(picked).sum()), int(target.sum())
+
+
+def stage_modules(model) -> list:
+    """The chunking stages of ``model``, outermost first (each has ``inner`` and ``residual_proj``)."""
+    stages, stage = [], model.stage
+    while not stage.is_backbone:
+        stages.append(stage)
+        stage = stage.inner
+    return stages
+
+
+def _zero_output(module, args, output):
+    return torch.zeros_like(output)
+
+
+@torch.no_grad()
+def masked_lm_loss(model, batches, ablate: tuple[str, int] | None = None, autocast=None) -> tuple[float, int, list]:
+    """Summed MLM cross-entropy (nats), target count and per-stage chunk counts over ``batches``.
+
+    ``ablate``: None (intact), ``("chunk", s)`` (stage s's inner network returns zeros) or
+    ``("skip", s)`` (stage s's ``residual_proj`` returns zeros). The hook is removed afterwards.
+    """
+    handle = None
+    if ablate is not None:
+        kind, s = ablate
+        stage = stage_modules(model)[s]
+        target = {"chunk": stage.inner, "skip": stage.residual_proj}[kind]
+        handle = target.register_forward_hook(_zero_output)
+    total, n, chunks = 0.0, 0, None
+    try:
+        for inputs, labels in batches:
+            with autocast or contextlib.nullcontext():
+                out = model(inputs)
+            ce = F.cross_entropy(out.logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="sum")
+            total += float(ce)
+            n += int((labels >= 0).sum())
+            sums = [float(inputs.numel())] + [float(b.lengths.sum()) for b in out.boundaries]
+            chunks = sums if chunks is None else [a + b for a, b in zip(chunks, sums)]
+    finally:
+        if handle is not None:
+            handle.remove()
+    return total, n, chunks
+
+
+@torch.no_grad()
+def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: int = 4,
+                      device: torch.device | str = "cpu", bf16: bool = False,
+                      context_table: np.ndarray | None = None, context_windows: int = 512) -> dict:
+    """Path reliance on the corpus's held-out windows ``0 .. windows - 1`` (the masks of ``evaluate_mlm``).
+
+    Returns
+    -------
+    dict
+        ``intact`` (nats per masked base), ``stages`` (one dict per stage: ``chunk_path_zeroed``,
+        ``skip_zeroed`` and their costs over intact, ``chunk_path_cost`` and ``skip_cost``),
+        ``frequency_baseline``, ``context_baseline`` (table from ``context_windows`` training windows
+        unless ``context_table`` is given), ``masked_tokens``, ``windows``, ``compression`` (per stage,
+        on the masked inputs) and ``compression_unmasked`` (per stage, on the same windows with every
+        target restored: the router's own rate, free of forced [MASK] boundaries).
+    """
+    if not corpus.has_validation:
+        raise ValueError("the corpus has no held-out data to evaluate path reliance on")
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else None
+    drawn = [corpus.window(i, VALIDATION) for i in range(windows)]
+    np_inputs = np.stack([d[0] for d in drawn])
+    np_labels = np.stack([d[1] for d in drawn])
+    batches = [(torch.from_numpy(np_inputs[i:i + batch_size]).to(device),
+                torch.from_numpy(np_labels[i:i + batch_size]).to(device)) for i in range(0, windows, batch_size)]
+    try:
+        total, n, chunks = masked_lm_loss(model, batches, None, autocast)
+        intact = total / n
+        stages = []
+        for s in range(len(stage_modules(model))):
+            chunk_zeroed = masked_lm_loss(model, batches, ("chunk", s), autocast)[0] / n
+            skip_zeroed = masked_lm_loss(model, batches, ("skip", s), autocast)[0] / n
+            stages.append({"chunk_path_zeroed": chunk_zeroed, "skip_zeroed": skip_zeroed,
+                           "chunk_path_cost": chunk_zeroed - intact, "skip_cost": skip_zeroed - intact})
+        unmasked = torch.from_numpy(_original(np_inputs, np_labels))
+        free = [float(unmasked.numel())] + [0.0] * len(stages)
+        for i in range(0, windows, batch_size):
+            with autocast or contextlib.nullcontext():
+                found = model.extract_boundaries(unmasked[i:i + batch_size].to(device))
+            for s, b in enumerate(found):
+                free[s + 1] += float(b.lengths.sum())
+    finally:
+        model.train(was_training)
+    table = context_table if context_table is not None else corpus_context_counts(corpus, context_windows)
+    ctx_total, ctx_n = context_baseline_loss(table, np_inputs, np_labels)
+    freq_loss = frequency_baseline_loss(np.bincount(np_labels[np_labels >= 0] - A_ID, minlength=4)[:4])
+    return {"intact": intact, "stages": stages, "frequency_baseline": freq_loss, "context_baseline": ctx_total / ctx_n,
+            "masked_tokens": n, "windows": windows, "intact_bits_per_base": intact / math.log(2),
+            "compression": [chunks[s] / max(chunks[s + 1], 1.0) for s in range(len(stages))],
+            "compression_unmasked": [free[s] / max(free[s + 1], 1.0) for s in range(len(stages))]}

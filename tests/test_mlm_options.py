@@ -1,0 +1,144 @@
+"""DNAChunker's MLM options (mask protection, masked residual gating) and fp32 router/dechunk math under bf16."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import ldarnet.chunking as chunking
+from ldarnet import LDARNet, LDARNetConfig
+from ldarnet.chunking import protect_masked, ratio_loss
+from ldarnet.training.reliance import stage_modules
+from ldarnet.vocab import MASK_ID, PAD_ID, encode
+
+
+def tiny(**fields) -> LDARNet:
+    torch.manual_seed(0)
+    return LDARNet(LDARNetConfig.preset("ldarnet-tiny", **fields)).eval()
+
+
+def masked_batch() -> torch.Tensor:
+    ids = torch.stack([encode("ACGTTGCAACGTAGCTAGGATCCATGCATTAG"), encode("TTTTAAAACCCCGGGGACGTACGTACGTACGT")])
+    ids[0, [0, 5, 6, 17, 31]] = MASK_ID  # first, two adjacent, one inside, the last position
+    ids[1, [9, 20]] = MASK_ID
+    ids[1, 28:] = PAD_ID  # the second row is shorter: its last valid position is 27
+    return ids
+
+
+def test_config_fields_default_off_and_round_trip():
+    cfg = LDARNetConfig.preset("ldarnet-tiny")
+    assert cfg.mask_protection is False and cfg.masked_residual_gating is False
+    on = LDARNetConfig.preset("ldarnet-tiny", mask_protection=True, masked_residual_gating=True)
+    assert LDARNetConfig.from_json(on.to_json()) == on
+    with pytest.raises(ValueError, match="mask_protection"):
+        LDARNetConfig.preset("ldarnet-tiny", mask_protection="yes")
+
+
+def test_protect_masked_by_hand():
+    p = torch.tensor([[1.0, 0.2, 0.9, 0.1, 0.3, 0.4]])
+    boundary = p > 0.5
+    masked = torch.tensor([[False, False, False, True, False, True]])
+    mask = torch.ones_like(masked)
+    p2, b2, forced = protect_masked(p, boundary, masked, mask)
+    assert forced.tolist() == [[False, False, False, True, True, True]]  # 3, its successor 4, and 5
+    assert b2.tolist() == [[True, False, True, True, True, True]]
+    assert p2[0].tolist() == pytest.approx([1.0, 0.2, 0.9, 1.0, 1.0, 1.0])
+    # the ratio loss over the free positions only: F = 2/3 (0 and 2 of 0, 1, 2), G = (1 + .2 + .9) / 3
+    free = mask & ~forced
+    f, g, n = 2 / 3, 2.1 / 3, 4.0
+    assert float(ratio_loss(p2, b2, free, n)) == pytest.approx(n / (n - 1) * ((n - 1) * f * g + (1 - f) * (1 - g)))
+
+
+def test_mask_protection_puts_a_boundary_at_every_mask_and_its_successor():
+    ids = masked_batch()
+    model = tiny(mask_protection=True)
+    with torch.no_grad():
+        out = model(ids)
+        extracted = model.extract_boundaries(ids)
+    valid = ids != PAD_ID
+    masked = ids == MASK_ID
+    after = torch.zeros_like(masked)
+    after[:, 1:] = masked[:, :-1]
+    for b in (out.boundaries[0].boundary_mask, extracted[0].boundary_mask):
+        assert b[masked].all() and b[after & valid].all()
+        assert not b[~valid].any()  # a mask at the last valid position forces nothing into the padding
+    # without the option the same untrained router leaves some of them unmarked (the test could fail)
+    with torch.no_grad():
+        plain = tiny()(ids).boundaries[0].boundary_mask
+    assert not plain[(masked | after) & valid].all()
+
+
+def test_masked_residual_gating_cuts_the_skip_at_masked_positions(monkeypatch):
+    ids = masked_batch()
+    masked = ids == MASK_ID
+    for gating in (True, False):
+        model = tiny(masked_residual_gating=gating)
+        stage = stage_modules(model)[0]
+        seen = []
+        # what the decoder receives = dechunked chunk path * STE + skip (recorded before the decoder mixes)
+        stage.decoder.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+        identity = nn.Module()
+        identity.forward = lambda h, mask, lengths: h
+        with torch.no_grad():
+            before_logits = model(ids).logits
+            with torch.no_grad():
+                stage.residual_proj.weight.normal_(std=1.0)
+                stage.residual_proj.bias.normal_(std=1.0)
+            after_logits = model(ids).logits
+        moved = (seen[1] - seen[0]).abs().amax(-1)
+        assert (moved[~masked & (ids != PAD_ID)] > 1e-3).all()  # unmasked positions do use the skip
+        if gating:
+            assert torch.equal(seen[0][masked], seen[1][masked])  # masked inputs to the decoder untouched
+        else:
+            assert (moved[masked] > 1e-3).all()
+        # with a decoder that does not mix positions, masked logits depend on the chunk path alone
+        monkeypatch.setattr(stage, "decoder", identity)
+        with torch.no_grad():
+            a = model(ids).logits
+            stage.residual_proj.weight.normal_(std=1.0)
+            b = model(ids).logits
+        if gating:
+            assert torch.equal(a[masked], b[masked])
+        else:
+            assert not torch.allclose(a[masked], b[masked])
+        monkeypatch.undo()
+        assert not torch.equal(before_logits, after_logits)
+
+
+def test_bf16_step_keeps_router_ema_cumsum_and_ratio_loss_in_fp32(monkeypatch):
+    ids = masked_batch()
+    labels = torch.full_like(ids, -100)
+    labels[ids == MASK_ID] = 0
+    model = tiny(mask_protection=True)
+    model.train()
+    dtypes = {"ema_in": [], "ema_out": [], "scan_in": [], "ratio": [], "q": [], "k": []}
+    real_ema, real_scan = chunking.ema, chunking.linear_scan
+
+    def ema(z, gate, chunk_size=64):
+        dtypes["ema_in"] += [z.dtype, gate.dtype]
+        out = real_ema(z, gate, chunk_size)
+        dtypes["ema_out"].append(out.dtype)
+        return out
+
+    def scan(log_a, u, chunk_size=64):
+        # the blocked scan does the cumsum of the log-gates and the exp
+        dtypes["scan_in"] += [log_a.dtype, u.dtype, torch.is_autocast_enabled("cpu")]
+        return real_scan(log_a, u, chunk_size)
+
+    real_ratio = chunking.ratio_loss
+    monkeypatch.setattr(chunking, "ema", ema)
+    monkeypatch.setattr(chunking, "linear_scan", scan)
+    import ldarnet.model as model_module
+    monkeypatch.setattr(model_module, "ratio_loss", lambda *a: dtypes["ratio"].append(real_ratio(*a).dtype) or real_ratio(*a))
+    router = stage_modules(model)[0].router
+    router.q_proj.register_forward_hook(lambda m, i, o: dtypes["q"].append(o.dtype))
+    router.k_proj.register_forward_hook(lambda m, i, o: dtypes["k"].append(o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(ids, labels=labels)
+    out.loss.backward()
+    assert out.logits.dtype == torch.bfloat16  # autocast really was on for the mixers
+    assert set(dtypes["ema_in"]) == {torch.float32} and set(dtypes["ema_out"]) == {torch.float32}
+    assert dtypes["scan_in"] and set(dtypes["scan_in"]) <= {torch.float32, False}
+    assert dtypes["ratio"] == [torch.float32] and out.ratio_loss.dtype == torch.float32
+    assert dtypes["q"] == [torch.float32] and dtypes["k"] == [torch.float32]
+    assert out.boundaries[0].boundary_prob.dtype == torch.float32
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
