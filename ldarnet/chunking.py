@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import kernels
 from .layers.scan import linear_scan
 from .vocab import reverse_within_length
 
@@ -50,8 +51,11 @@ class Router(nn.Module):
             # fp32 even under autocast: p sits near 0.5, where bf16 projections would flip decisions
             # and make a bf16-trained model's boundaries differ from its fp32 extraction
             with torch.autocast(device_type=h.device.type, enabled=False):
-                q = F.normalize(self.q_proj(h.float()), dim=-1)
-                k = F.normalize(self.k_proj(h.float()), dim=-1)
+                q, k = self.q_proj(h.float()), self.k_proj(h.float())
+            if kernels.use_kernels(q):  # cosines, p and decisions fused (ldarnet/kernels/router.py)
+                fused = kernels.router_probs(q, k, mask)
+                return fused.p, fused.boundary
+            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
             cos_fwd = (q[:, :-1] * k[:, 1:]).sum(-1)  # cos(q_{t-1}, k_t)
             cos_bwd = (q[:, 1:] * k[:, :-1]).sum(-1)  # cos(q_t, k_{t-1})
             p = ((1 - 0.5 * (cos_fwd + cos_bwd)) / 2).clamp(0.0, 1.0)
@@ -128,14 +132,17 @@ def dechunk(z: torch.Tensor, p_chunks: torch.Tensor, mask: torch.Tensor, boundar
         zf = z.float() * mask.unsqueeze(-1)
         lengths = mask.sum(dim=1)
         p = p_chunks.float().clamp(P_MIN, 1 - P_MIN)
-        forward = ema(zf, p)
         # reverse gate for chunk j is the boundary after it, p_{j+1}; 1 after the last chunk
         j = torch.arange(p.shape[1], device=p.device)[None, :]
         after = torch.cat([p[:, 1:], p.new_ones(p.shape[0], 1)], dim=1)
         after = torch.where(j >= lengths[:, None] - 1, torch.full_like(after, 1 - P_MIN), after)
-        backward = reverse_within_length(
-            ema(reverse_within_length(zf, lengths), reverse_within_length(after, lengths)), lengths)
-        smooth = 0.5 * (forward + backward) * mask.unsqueeze(-1)
+        if kernels.use_kernels(z):  # both directions in one kernel (ldarnet/kernels/ema.py)
+            smooth = kernels.bidirectional_ema(z, p, after, lengths)
+        else:
+            forward = ema(zf, p)
+            backward = reverse_within_length(
+                ema(reverse_within_length(zf, lengths), reverse_within_length(after, lengths)), lengths)
+            smooth = 0.5 * (forward + backward) * mask.unsqueeze(-1)
         index = (boundary.long().cumsum(dim=1) - 1).clamp(min=0)  # chunk of each position
         up = torch.gather(smooth, 1, index.unsqueeze(-1).expand(-1, -1, smooth.shape[-1]))
     return up.to(z.dtype)

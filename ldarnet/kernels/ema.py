@@ -1,0 +1,148 @@
+"""Fused bidirectional EMA over chunks: the dechunker's smoothing in one Triton kernel (fwd + bwd).
+
+Computes, for each sample b with ``n = lengths[b]`` valid chunks and channels d,
+
+    f_j = gf_j z_j + (1 - gf_j) f_{j-1},   f_{-1} = 0        (forward EMA, j = 0 .. n-1)
+    r_j = gb_j z_j + (1 - gb_j) r_{j+1},   r_n = 0           (reverse EMA, within the length)
+    out_j = (f_j + r_j) / 2,  out_j = 0 for j >= n
+
+with fp32 state whatever the dtype of ``z``. The gates are inputs, so the convention for the reverse
+gate (ours: the boundary after chunk j) stays in ``ldarnet/chunking.py``. The reference is the two
+``ema`` passes there (a chunked scan, the reverse one between two per-sample reversals); here the
+reversal is in the addressing and both directions run as programs of one launch.
+
+Grid: (batch, channel blocks, direction). Each program walks its sample's chunks in tiles of
+``BLOCK_T`` positions, scans a tile in parallel (``tl.associative_scan``) and carries the state to
+the next tile. The two directions add into a zeroed output: two addends in any order give the same
+float, so the result is deterministic. Backward runs the adjoint recurrences the same way, reading
+the saved states for the gate gradients, whose per-block partial sums are added in PyTorch (fixed
+order, deterministic).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._common import configs, scan_tile
+
+_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=4), BLOCK_T=[64, 128], BLOCK_D=[16, 32, 64], num_warps=[2, 4])
+
+
+@triton.autotune(_CONFIGS, key=["D"], reset_to_zero=["OUT"])
+@triton.jit
+def _ema_fwd(Z, G, LEN, OUT, STATES, B, M, D, SAVE: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    direction = tl.program_id(2)
+    n = tl.load(LEN + b).to(tl.int64)
+    rows = tl.arange(0, BLOCK_T)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    cmask = cols < D
+    gates = G + direction * B * M + b * M
+    zrow = Z + b * M * D
+    carry = tl.zeros([BLOCK_D], dtype=tl.float32)
+    for start in range(0, n, BLOCK_T):
+        k = start + rows  # position in this direction's order
+        valid = k < n
+        j = tl.where(direction == 0, k, n - 1 - k)  # position in the sequence
+        g = tl.load(gates + j, mask=valid, other=0.0)
+        offs = j[:, None] * D + cols[None, :]
+        m2 = valid[:, None] & cmask[None, :]
+        z = tl.load(zrow + offs, mask=m2, other=0.0).to(tl.float32)
+        s, carry = scan_tile(tl.where(valid, 1.0 - g, 1.0), g[:, None] * z, carry, rows, BLOCK_T)
+        if SAVE:
+            tl.store(STATES + direction * B * M * D + b * M * D + offs, s, mask=m2)
+        tl.atomic_add(OUT + b * M * D + offs, 0.5 * s, mask=m2, sem="relaxed")
+
+
+@triton.autotune(_CONFIGS, key=["D"], reset_to_zero=["DZ", "DG"])
+@triton.jit
+def _ema_bwd(Z, G, LEN, GRAD, STATES, DZ, DG, B, M, D, NB, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
+    # direction 0: adjoint of the forward EMA, lam_j = g_j/2 + (1 - gf_{j+1}) lam_{j+1}, run in descending j;
+    # direction 1: adjoint of the reverse EMA, mu_j = g_j/2 + (1 - gb_{j-1}) mu_{j-1}, run in ascending j.
+    b = tl.program_id(0).to(tl.int64)
+    block = tl.program_id(1)
+    direction = tl.program_id(2)
+    n = tl.load(LEN + b).to(tl.int64)
+    rows = tl.arange(0, BLOCK_T)
+    cols = block * BLOCK_D + tl.arange(0, BLOCK_D)
+    cmask = cols < D
+    gates = G + direction * B * M + b * M
+    states = STATES + direction * B * M * D + b * M * D
+    zrow = Z + b * M * D
+    step = tl.where(direction == 0, 1, -1)  # from j to the neighbour whose gate decays the adjoint into j
+    carry = tl.zeros([BLOCK_D], dtype=tl.float32)
+    for start in range(0, n, BLOCK_T):
+        k = start + rows
+        valid = k < n
+        j = tl.where(direction == 0, n - 1 - k, k)
+        nb = j + step
+        g_nb = tl.load(gates + nb, mask=valid & (nb >= 0) & (nb < n), other=1.0)
+        offs = j[:, None] * D + cols[None, :]
+        m2 = valid[:, None] & cmask[None, :]
+        go = tl.load(GRAD + b * M * D + offs, mask=m2, other=0.0).to(tl.float32)
+        adj, carry = scan_tile(tl.where(valid, 1.0 - g_nb, 1.0), 0.5 * go, carry, rows, BLOCK_T)
+        g = tl.load(gates + j, mask=valid, other=0.0)
+        z = tl.load(zrow + offs, mask=m2, other=0.0).to(tl.float32)
+        prev = j - step  # the state this direction's recurrence at j starts from
+        s_prev = tl.load(states + prev[:, None] * D + cols[None, :],
+                         mask=m2 & (prev[:, None] >= 0) & (prev[:, None] < n), other=0.0)
+        tl.atomic_add(DZ + b * M * D + offs, g[:, None] * adj, mask=m2, sem="relaxed")
+        dg = tl.sum(tl.where(m2, adj * (z - s_prev), 0.0), axis=1)
+        tl.store(DG + ((direction * NB + block) * B + b) * M + j, dg, mask=valid)
+
+
+def _grid(meta, b, d):
+    return (b, triton.cdiv(d, meta["BLOCK_D"]), 2)
+
+
+class _BidirectionalEMA(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, gate_fwd, gate_bwd, lengths):
+        b, m, d = z.shape
+        z = z.contiguous()
+        gates = torch.stack([gate_fwd, gate_bwd]).float().contiguous()  # (2, B, M)
+        lengths = lengths.to(device=z.device, dtype=torch.int32).clamp(0, m).contiguous()
+        save = any(ctx.needs_input_grad[:3])
+        out = torch.zeros(b, m, d, device=z.device, dtype=torch.float32)
+        states = torch.zeros(2, b, m, d, device=z.device, dtype=torch.float32) if save else out
+        if b and m and d:
+            _ema_fwd[lambda meta: _grid(meta, b, d)](z, gates, lengths, out, states, b, m, d, SAVE=save)
+        ctx.save_for_backward(z, gates, lengths, states)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, gates, lengths, states = ctx.saved_tensors
+        b, m, d = z.shape
+        grad = grad.float().contiguous()
+        dz = torch.zeros(b, m, d, device=z.device, dtype=torch.float32)
+        # per-channel-block partial gate gradients: allocated for the smallest block, the largest count
+        blocks = triton.cdiv(d, min(c.kwargs["BLOCK_D"] for c in _CONFIGS))
+        dg = torch.zeros(2, blocks, b, m, device=z.device, dtype=torch.float32)
+        if b and m and d:
+            _ema_bwd[lambda meta: _grid(meta, b, d)](z, gates, lengths, grad, states, dz, dg, b, m, d, blocks)
+        dg = dg.sum(dim=1)  # unused blocks are zero
+        return dz.to(z.dtype), dg[0], dg[1], None
+
+
+def bidirectional_ema(z: torch.Tensor, gate_fwd: torch.Tensor, gate_bwd: torch.Tensor,
+                      lengths: torch.Tensor) -> torch.Tensor:
+    """Half the sum of a forward and a within-length reverse EMA over chunks, fp32.
+
+    Parameters
+    ----------
+    z : (B, M, d) chunk vectors, any float dtype (read as fp32; positions >= length are ignored).
+    gate_fwd : (B, M) gate of the forward EMA at each chunk, in (0, 1).
+    gate_bwd : (B, M) gate of the reverse EMA at each chunk, in (0, 1).
+    lengths : (B,) int, valid chunks per sample.
+
+    Returns
+    -------
+    (B, M, d) float32, zero at positions >= length. Differentiable in ``z`` and both gates.
+    """
+    if z.dim() != 3 or gate_fwd.shape != z.shape[:2] or gate_bwd.shape != z.shape[:2]:
+        raise ValueError(f"expected z (B, M, d) and gates (B, M); got {tuple(z.shape)}, "
+                         f"{tuple(gate_fwd.shape)}, {tuple(gate_bwd.shape)}")
+    return _BidirectionalEMA.apply(z, gate_fwd, gate_bwd, lengths)
