@@ -9,6 +9,10 @@ there; the executed copy (and an HTML rendering of it) lands beside them. ``-p``
 the notebooks whose ``parameters`` cell declares them. A failing notebook does not stop the others:
 ``reports/<run-id>/index.html`` links every notebook with its status and time, and the command then
 exits 1 naming the failures. Mistakes in the command line itself exit 2 with one ``error:`` line.
+A checkpoint given with ``-p checkpoint PATH`` that does not exist or does not load fails every
+notebook that loads a model (``ldarviz.load_model``), in its first cell; ``-p checkpoint untrained``
+runs them on random weights on purpose. While a notebook runs, papermill's per-cell progress bar
+goes to stderr (``--quiet``: only the line per notebook).
 
 The notebooks import :func:`write_summary` and :func:`display_path` from here.
 """
@@ -139,9 +143,25 @@ def _to_html(notebook: Path) -> str | None:
     return target.name
 
 
+def _kernel_config():
+    """Kernels talk to the workbench over IPC (Unix sockets in Jupyter's private runtime folder).
+
+    Over the default TCP transport ipykernel warns that the connection is unencrypted; on one
+    machine IPC is the transport jupyter_client supports for that, and the warning does not apply.
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name == "posix":  # IPC needs Unix domain sockets
+        config.KernelManager.transport = "ipc"
+    return config
+
+
 def run_notebook(notebook: Path, out_dir: Path, parameters: dict, *, kernel: str = "python3",
-                 timeout: float | None = None, render: bool = True) -> dict:
+                 timeout: float | None = None, render: bool = True, progress=None) -> dict:
     """Execute one notebook with papermill; never raises for a failure inside the notebook.
+
+    ``progress``: a text stream for papermill's per-cell progress bar (None: no bar).
 
     Returns a record: ``name, status ("ok" or "failed"), seconds, error, notebook`` (the executed
     copy, relative to the run folder), ``html``, ``figures``, ``summary`` (the parsed summary.json
@@ -155,7 +175,8 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict, *, kernel: str
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout)
+                                   cwd=str(notebook.parent), execution_timeout=timeout, config=_kernel_config(),
+                                   progress_bar={"desc": f"{notebook.stem}", "unit": "cell", "file": progress} if progress else False)
     except papermill.PapermillExecutionError as err:
         record.update(status="failed", error=f"cell {err.exec_count}: {err.ename}: {err.evalue}")
     except Exception as err:  # kernel death, timeout, unreadable notebook: recorded, the batch goes on
@@ -234,7 +255,8 @@ table.summary td{{padding:1px 10px;font-size:90%}}</style></head><body>
 
 
 def run_all(notebooks: list[Path], out_root: str | os.PathLike, parameters: dict | None = None, *, run_id: str | None = None,
-            kernel: str = "python3", timeout: float | None = None, render: bool = True, log=print) -> tuple[Path, list[dict]]:
+            kernel: str = "python3", timeout: float | None = None, render: bool = True, log=print,
+            progress=None) -> tuple[Path, list[dict]]:
     """Run ``notebooks`` one after another into a new ``out_root/<run-id>/``; returns (run folder, records).
 
     Each notebook gets ``out_dir`` (absolute) and those of ``parameters`` its parameters cell declares.
@@ -253,7 +275,8 @@ def run_all(notebooks: list[Path], out_root: str | os.PathLike, parameters: dict
             given = {k: v for k, v in parameters.items() if k in declared[nb]}
             given["out_dir"] = str((run_dir / nb.stem).resolve())
             log(f"{nb.stem}: running ...", flush=True)
-            record = run_notebook(nb, run_dir / nb.stem, given, kernel=kernel, timeout=timeout, render=render)
+            record = run_notebook(nb, run_dir / nb.stem, given, kernel=kernel, timeout=timeout, render=render,
+                                  progress=progress)
             results.append(record)
             log(f"{nb.stem}: {record['status']} in {record['seconds']:.1f} s"
                 + (f" ({record['error']})" if record["error"] else ""), flush=True)
@@ -274,6 +297,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one cell may run (default: 1800)")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering of each executed notebook")
+    parser.add_argument("--quiet", action="store_true", help="no per-cell progress bar (one line per notebook still)")
     parser.set_defaults(func=run)
     return parser
 
@@ -293,7 +317,8 @@ def run(args) -> int:
         parameters[key] = parse_value(value)
     start = time.perf_counter()
     run_dir, results = run_all(notebooks, args.out, parameters, run_id=args.run_id, kernel=args.kernel,
-                               timeout=args.timeout, render=not args.no_html)
+                               timeout=args.timeout, render=not args.no_html,
+                               progress=None if args.quiet else sys.stderr)
     failed = [r["name"] for r in results if r["status"] != "ok"]
     elapsed = time.perf_counter() - start
     print(f"{len(results)} notebooks in {elapsed // 60:.0f} min {elapsed % 60:.1f} s: "
