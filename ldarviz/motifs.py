@@ -186,6 +186,30 @@ def _chunks(lengths: dict[str, int], chunk_size: int, overlap: int):
         yield batch
 
 
+def _check_scan_arguments(sequences, motifs, pvalue, both_strands, chunk_size) -> None:
+    """One ValueError naming the argument for each way a caller can hand ``scan_motifs`` nonsense."""
+    if sequences is None:
+        raise ValueError("sequences: got None; give a FASTA path, a pyfaidx.Fasta or a dict of name -> sequence")
+    if isinstance(sequences, (str, os.PathLike)) and not Path(sequences).is_file():
+        raise ValueError(f"sequences: no FASTA file at {sequences}")
+    if isinstance(sequences, Mapping) and (not sequences or not any(len(s) for s in sequences.values())):
+        raise ValueError("sequences: no sequence given (empty dict or empty sequences)")
+    if motifs is None:
+        raise ValueError(f"motifs: got None; give JASPAR ids, consensus names, a MEME file or a dict of PWMs "
+                         f"(default {list(DEFAULT_MOTIFS)})")
+    if not isinstance(motifs, (str, os.PathLike)) and not isinstance(motifs, (Mapping, Iterable)):
+        raise ValueError(f"motifs: expected ids, a MEME file or a dict of PWMs, got {type(motifs).__name__}")
+    if isinstance(motifs, (str, Mapping, list, tuple, set, frozenset)) and len(motifs) == 0:
+        raise ValueError("motifs: empty; give at least one motif")
+    if isinstance(pvalue, bool) or not isinstance(pvalue, (int, float, np.integer, np.floating)) \
+            or not 0 < float(pvalue) < 1:
+        raise ValueError(f"pvalue: must be a number in (0, 1), got {pvalue!r}")
+    if not isinstance(both_strands, (bool, np.bool_)):
+        raise ValueError(f"both_strands: must be True or False, got {both_strands!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size: must be a positive int, got {chunk_size!r}")
+
+
 def scan_motifs(sequences, motifs=DEFAULT_MOTIFS, pvalue: float = 1e-4, both_strands: bool = True, *,
                 release: str = DEFAULT_RELEASE, chunk_size: int = 32_000_000) -> pd.DataFrame:
     """Find PWM hits with memelite's FIMO on one or both strands.
@@ -205,6 +229,13 @@ def scan_motifs(sequences, motifs=DEFAULT_MOTIFS, pvalue: float = 1e-4, both_str
     chunk_size : int
         Bases one-hot encoded per FIMO call; bounds memory (about 8 bytes per base).
 
+    Raises
+    ------
+    ValueError
+        Naming the argument (``sequences``, ``motifs``, ``pvalue``, ``both_strands``,
+        ``chunk_size``) when one is None, empty, of the wrong type or out of range, or when a motif
+        id is unknown.
+
     Returns
     -------
     pandas.DataFrame
@@ -214,9 +245,11 @@ def scan_motifs(sequences, motifs=DEFAULT_MOTIFS, pvalue: float = 1e-4, both_str
     """
     from memelite import fimo
 
-    if not 0 < pvalue < 1:
-        raise ValueError(f"pvalue must be in (0, 1), got {pvalue}")
-    pwms = load_motifs(motifs, release=release)
+    _check_scan_arguments(sequences, motifs, pvalue, both_strands, chunk_size)
+    try:
+        pwms = load_motifs(motifs, release=release)
+    except (ValueError, FileNotFoundError) as err:
+        raise ValueError(f"motifs: {err}") from None
     unreachable = {name: best_pvalue(pwm) for name, pwm in pwms.items() if best_pvalue(pwm) > pvalue}
     if unreachable:
         shown = ", ".join(f"{name} (best p = {p:.2g})" for name, p in unreachable.items())

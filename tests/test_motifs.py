@@ -120,3 +120,28 @@ def test_unreachable_threshold_warns():
         scan_motifs({"x": "CCATTCC" * 20}, motifs=["Inr"], pvalue=1e-4)
     hits = scan_motifs({"x": "GGGG" + "CCATTCC" + "GGGG"}, motifs=["Inr"], pvalue=0.01)
     assert ((hits["start"] == 4) & (hits["strand"] == "+")).any()
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"sequences": None}, "sequences: got None"),
+    ({"sequences": {}}, "sequences: no sequence"),
+    ({"sequences": {"s": ""}}, "sequences: no sequence"),
+    ({"sequences": "no/such/file.fa"}, "sequences: no FASTA file"),
+    ({"motifs": None}, "motifs: got None"),
+    ({"motifs": []}, "motifs: empty"),
+    ({"motifs": {}}, "motifs: empty"),
+    ({"motifs": ["MA9999"]}, "motifs: motif 'MA9999' is not in JASPAR2024"),
+    ({"motifs": ["TATA"]}, "motifs: motif 'TATA': not a JASPAR ID"),
+    ({"motifs": 5}, "motifs: expected"),
+    ({"pvalue": 0}, "pvalue: must be a number in"),
+    ({"pvalue": 1.5}, "pvalue: must be a number in"),
+    ({"pvalue": "1e-4"}, "pvalue: must be a number in"),
+    ({"pvalue": None}, "pvalue: must be a number in"),
+    ({"pvalue": True}, "pvalue: must be a number in"),
+    ({"both_strands": "yes"}, "both_strands"),
+    ({"chunk_size": 0}, "chunk_size"),
+])
+def test_scan_motifs_names_the_bad_argument(kwargs, argument):
+    args = {"sequences": {"s": "ACGTTATAAAAGGC" * 10}, "motifs": ["Kozak"], "pvalue": 1e-4, **kwargs}
+    with pytest.raises(ValueError, match=argument):
+        scan_motifs(args.pop("sequences"), **args)
