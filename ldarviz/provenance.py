@@ -81,14 +81,18 @@ def _ldarnet_version() -> str:
         return "unknown"
 
 
-def make_provenance(*, checkpoint=None, inputs=(), jaspar_release: str | None = None,
+def make_provenance(*, model=None, checkpoint=None, inputs=(), jaspar_release: str | None = None,
                     seed: int | None = None, **parameters) -> dict:
     """Build a provenance record.
 
     Parameters
     ----------
+    model : ldarviz.Loaded, optional
+        The loaded model the results came from: its recorded hash is used (nothing is re-read) and
+        its shown path and ``trained`` flag go into the parameters.
     checkpoint : path, optional
-        A checkpoint directory or ``.safetensors`` file; its SHA-256 is recorded.
+        A checkpoint directory or ``.safetensors`` file, for results without a loaded model; its
+        SHA-256 is recorded.
     inputs : iterable of paths
         Input files (FASTA, annotation, MEME, results tables); each is hashed with SHA-256.
     jaspar_release, seed
@@ -96,10 +100,18 @@ def make_provenance(*, checkpoint=None, inputs=(), jaspar_release: str | None = 
     **parameters
         Any analysis parameters (window, flank, p-value threshold, ...), stored JSON-safe.
     """
+    if model is not None and checkpoint is not None:
+        raise ValueError("give model (a loaded model's record) or checkpoint (a path), not both")
+    if model is not None:
+        described = model.provenance()
+        parameters = {"checkpoint": described["checkpoint"], "trained": described["trained"], **parameters}
+        sha = described["checkpoint_sha256"]
+    else:
+        sha = checkpoint_hash(checkpoint) if checkpoint is not None else None
     return {
         "ldarnet_version": _ldarnet_version(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "checkpoint_sha256": checkpoint_hash(checkpoint) if checkpoint is not None else None,
+        "checkpoint_sha256": sha,
         "inputs": _input_hashes(inputs),
         "jaspar_release": jaspar_release,
         "seed": seed,

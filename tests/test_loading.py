@@ -68,3 +68,16 @@ def test_none_means_the_shipped_checkpoint():
     loaded = load_model(None)
     assert loaded.trained and loaded.path == DEFAULT_CHECKPOINT
     assert loaded.model.config.target_ratio[0] > 1
+
+
+def test_provenance_takes_the_hash_from_the_loaded_record(saved):
+    from ldarviz.provenance import make_provenance
+
+    loaded = load_model(saved[1])
+    record = make_provenance(model=loaded, seed=1, flank=5)
+    assert record["checkpoint_sha256"] == loaded.sha256
+    assert record["parameters"] == {"checkpoint": loaded.provenance()["checkpoint"], "trained": True, "flank": 5}
+    untrained = make_provenance(model=load_model("untrained"))
+    assert untrained["checkpoint_sha256"] is None and untrained["parameters"]["trained"] is False
+    with pytest.raises(ValueError, match="not both"):
+        make_provenance(model=loaded, checkpoint=saved[1])
