@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,13 +12,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import LDARNetConfig
+from .io import atomic_write
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks (for inputs; checkpoints: :func:`checkpoint_sha256`)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -27,30 +27,89 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename over ``path``: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """Content hash of a checkpoint: the same weights and config give the same hash, however they were saved.
+
+    SHA-256 over a version tag, the canonical ``config.json`` (keys sorted, no whitespace) and then,
+    for every tensor in name order, its name, dtype, shape and raw bytes. The safetensors header's
+    metadata and the order of tensors in the file do not enter, so two runs that save identical
+    weights get one identity; any changed value, dtype, shape or config field changes it.
+
+    Parameters
+    ----------
+    path
+        A checkpoint folder (``model.safetensors`` + ``config.json``), or a ``.safetensors`` file
+        (its folder's ``config.json`` is included when there is one).
+    """
+    path = Path(path)
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    config = weights.parent / CONFIG_NAME
+    digest = hashlib.sha256(b"ldarnet-checkpoint-sha256 v1\n")
+    if config.is_file():
+        try:
+            canonical = json.dumps(json.loads(config.read_text()), sort_keys=True, separators=(",", ":"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot hash {config}: not readable JSON ({err})") from None
+        digest.update(canonical.encode())
+    digest.update(b"\n")
+    # The safetensors layout is read directly (8-byte little-endian header length, JSON header of
+    # name -> dtype, shape, data_offsets): it streams raw bytes in name order without building tensors,
+    # which numpy cannot do for bf16 and torch would do at the cost of a full copy.
     try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode a plain open() would
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with open(weights, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size))
+            base = 8 + size
+            for name in sorted(k for k in header if k != "__metadata__"):
+                entry = header[name]
+                start, end = entry["data_offsets"]
+                digest.update(json.dumps([name, entry["dtype"], entry["shape"], end - start]).encode())
+                handle.seek(base + start)
+                left = end - start
+                while left:
+                    block = handle.read(min(left, 1 << 20))
+                    if not block:
+                        raise ValueError("file ends inside a tensor")
+                    digest.update(block)
+                    left -= len(block)
+    except OSError as err:
+        raise ValueError(f"cannot hash checkpoint {weights}: {err.strerror or err}") from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot hash checkpoint {weights}: not a valid safetensors file ({err})") from None
+    return digest.hexdigest()
+
+
+def source_record(directory: str | os.PathLike) -> dict:
+    """Where a model's weights came from: ``{"path": folder, "sha256": checkpoint_sha256(folder)}``."""
+    return {"path": str(directory), "sha256": checkpoint_sha256(directory)}
 
 
 def save(model, directory: str | Path) -> Path:
     directory = Path(directory)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt", "model": "ldarnet"}))
+    kind = getattr(model.config, "model_kind", "ldarnet")
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt", "model": kind}))
     atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(model.config.to_json() + "\n"))
     return directory
+
+
+def read_config(path: str | Path):
+    """The config in a ``config.json``: a MergeDNAConfig when ``model_kind`` is "mergedna", else an LDARNetConfig."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ValueError(f"cannot read config {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
+    kind = data.get("model_kind", "ldarnet")
+    if kind == "mergedna":
+        from .mergedna.config import MergeDNAConfig
+        return MergeDNAConfig.from_dict(data)
+    if kind != "ldarnet":
+        raise ValueError(f"model_kind={kind!r}; this version knows 'ldarnet' and 'mergedna'")
+    return LDARNetConfig.from_dict({k: v for k, v in data.items() if k != "model_kind"})
 
 
 def load(directory: str | Path, map_location="cpu") -> tuple[LDARNetConfig, dict[str, torch.Tensor]]:
@@ -62,7 +121,7 @@ def load(directory: str | Path, map_location="cpu") -> tuple[LDARNetConfig, dict
         if not path.is_file():
             raise ValueError(f"checkpoint {directory} has no {path.name}")
     try:
-        config = LDARNetConfig.from_json(config_path)
+        config = read_config(config_path)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{config_path}: {err}") from None
     try:
@@ -87,3 +146,17 @@ def restore(model: torch.nn.Module, state: dict[str, torch.Tensor], source) -> N
             raise ValueError(f"checkpoint {source}: tensor {name} has shape {tuple(tensor.shape)}, "
                              f"the config needs {tuple(expected[name].shape)}")
     model.load_state_dict(state, strict=True)
+
+
+def load_pretrained(directory: str | Path, map_location: str | torch.device = "cpu"):
+    """Whichever model a checkpoint folder holds: an ``LDARNet``, or a ``MergeDNA`` when config.json says
+    ``"model_kind": "mergedna"``. Raises ValueError on a missing or bad checkpoint (never random weights)."""
+    config, state = load(directory, map_location)
+    if getattr(config, "model_kind", "ldarnet") == "mergedna":
+        from .mergedna.model import MergeDNA as cls
+    else:
+        from .model import LDARNet as cls
+    model = cls(config)
+    restore(model, state, directory)
+    model.source = source_record(directory)
+    return model.to(map_location)

@@ -60,7 +60,7 @@ def initial_tokens(x: torch.Tensor, mask: torch.Tensor) -> Tokens:
 def pair_scores(g: torch.Tensor) -> torch.Tensor:
     """Similarity of adjacent tokens from grouping embeddings g (B, T, e): (1 + cos) / 2 in [0, 1], (B, T-1)."""
     g = F.normalize(g.float(), dim=-1)
-    return 0.5 * (1.0 + (g[:, :-1] * g[:, 1:]).sum(-1))
+    return (0.5 * (1.0 + (g[:, :-1] * g[:, 1:]).sum(-1))).clamp(0.0, 1.0)  # rounding can step past 1
 
 
 def select_merges(scores: torch.Tensor, tokens: Tokens, r: int, block: int) -> torch.Tensor:
