@@ -1,19 +1,45 @@
-"""LDARNet: a DNA masked-language model that learns where to put its token boundaries."""
+"""LDARNet: a DNA masked-language model that learns where to put its token boundaries.
 
-from . import genome
-from .config import LDARNetConfig
-from .model import LDARNet
-from .outputs import BoundaryOutput, LDARNetOutput
-from .vocab import (
-    A_ID, C_ID, G_ID, MASK_ID, N_ID, PAD_ID, T_ID, VOCAB_SIZE,
-    batch_encode, decode, encode, reverse_complement,
-)
+The public names below are imported on first use (PEP 562), so ``import ldarnet`` and the
+``ldarnet`` command's ``--help`` do not pay for torch; ``from ldarnet import LDARNet`` works as usual.
+Public subpackages: :mod:`ldarnet.genome` (genome I/O: FASTA, annotation, regions, tiling, tracks).
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "LDARNetConfig": "config", "LDARNet": "model", "BoundaryOutput": "outputs", "LDARNetOutput": "outputs",
+    "import_public": "public_checkpoint",
+    "load_pretrained": "checkpoint", "checkpoint_sha256": "checkpoint", "file_sha256": "checkpoint",
+    "atomic_write": "io", "atomic_write_text": "io", "atomic_write_json": "io",
+    "encode": "vocab", "decode": "vocab", "batch_encode": "vocab", "reverse_complement": "vocab",
+    "A_ID": "vocab", "C_ID": "vocab", "G_ID": "vocab", "T_ID": "vocab", "N_ID": "vocab", "MASK_ID": "vocab",
+    "PAD_ID": "vocab", "VOCAB_SIZE": "vocab",
+}
+_SUBPACKAGES = ("genome",)
 
 __all__ = [
     "genome",
     "LDARNetConfig", "LDARNet", "BoundaryOutput", "LDARNetOutput",
+    "import_public", "load_pretrained", "checkpoint_sha256", "file_sha256",
+    "atomic_write", "atomic_write_text", "atomic_write_json",
     "encode", "decode", "batch_encode", "reverse_complement",
     "A_ID", "C_ID", "G_ID", "T_ID", "N_ID", "MASK_ID", "PAD_ID", "VOCAB_SIZE",
 ]
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return import_module(f".{name}", __name__)
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ldarnet' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""``ldarnet ablate``: pretrain variants that differ in ONE factor from a base config, then fine-tune each.
+"""Ablations: pretrain variants that differ in ONE factor from a base config, then fine-tune each.
 
 Factors (paper App. B), each varied alone while everything else stays at the base config:
 
@@ -22,13 +22,11 @@ cross-validation protocol on every task. The run folder ``OUT`` gets:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -37,7 +35,7 @@ import torch
 
 from .config import LDARNetConfig
 
-__all__ = ["register", "run", "make_variants", "write_summary", "FACTORS"]
+__all__ = ["run_ablation", "make_variants", "write_ablation_summary", "FACTORS", "DEFAULT_VALUES"]
 
 FACTORS = ("router", "ratio", "fusion", "attention")
 DEFAULT_VALUES = {"router": ("learned", "fixed", "none"), "ratio": (2, 4, 6, 8, 12), "fusion": ("mean", "sum")}
@@ -109,80 +107,39 @@ def _attention_changes(base: LDARNetConfig) -> list[tuple[str, dict]]:
     return [(other, {"arch_layout": layout})]
 
 
-# -- the run -----------------------------------------------------------------------------------
+# -- the run ---------------------------------------------------------------------------------------
+def run_ablation(
+    *, base: str, factors: list[str], tasks: list[str], fasta: list[str], steps: int, batch_size: int, seq_len: int,
+    out: str | Path, values: dict | None = None, weights: list[float] | None = None, val_records: list[str] = (),
+    lr: float = 5e-4, pretrain_minutes: float | None = None, bf16: bool = False, folds: int = 5,
+    max_folds: int | None = None, ft_epochs: int = 10, ft_patience: int = 5, ft_lr: float = 1e-4,
+    ft_batch_size: int = 32, ft_max_sequences: int | None = None, finetune_minutes: float | None = None,
+    scale: str | None = None, keep_training_state: bool = False, timing_repeats: int = 3,
+    threads: int | None = None, seed: int = 0, quiet: bool = False, arguments: dict | None = None,
+) -> Path:
+    """Pretrain every one-factor variant of ``base`` identically, fine-tune each on every task; write ``out``.
 
-DESCRIPTION = __doc__.split("\n", 2)[2]
-
-EPILOG = """\
-examples:
-  # a tiny smoke run (minutes on 2 CPU cores)
-  ldarnet ablate --base ldarnet-tiny --factor router --fasta data/scer_chrI.fa --steps 20 --batch-size 4 \\
-      --seq-len 256 --task data/ecoli_sigma70_promoters.csv --folds 5 --max-folds 1 --ft-epochs 1 --out runs/abl-tiny
-  # learned vs fixed vs none and a ratio sweep at the proxy scale
-  ldarnet ablate --base ldarnet-proxy --factor router ratio --fasta A.fa B.fa --steps 2000 --batch-size 16 \\
-      --seq-len 1024 --task promoters.csv enhancers.csv:sequence:label --folds 5 --out runs/abl-proxy
-A --task is CSV or CSV:SEQUENCE_COLUMN:LABEL_COLUMN."""
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("ablate", help="pretrain one-factor variants of a config and fine-tune each",
-                              description=DESCRIPTION, epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    v = p.add_argument_group("variants")
-    v.add_argument("--base", required=True, metavar="PRESET_OR_JSON", help="the base config (preset name or JSON)")
-    v.add_argument("--factor", required=True, nargs="+", choices=FACTORS, help="factor(s) to vary, one at a time")
-    v.add_argument("--routers", type=_words, help="router values (default: learned,fixed,none)")
-    v.add_argument("--ratios", type=_numbers, help="target ratios (default: 2,4,6,8,12)")
-    v.add_argument("--fusions", type=_words, help="fusion values (default: mean,sum)")
-    t = p.add_argument_group("pretraining (identical for every variant)")
-    t.add_argument("--fasta", required=True, nargs="+", metavar="FILE", help="pretraining FASTA files")
-    t.add_argument("--weights", type=float, nargs="+", metavar="W", help="sampling weight per FASTA file")
-    t.add_argument("--val-records", nargs="+", default=[], metavar="NAME", help="records held out for the MLM evaluation")
-    t.add_argument("--steps", type=int, required=True, help="optimiser steps per variant")
-    t.add_argument("--batch-size", type=int, required=True, help="sequences per step")
-    t.add_argument("--seq-len", type=int, required=True, help="window length in bp")
-    t.add_argument("--lr", type=float, default=5e-4, help="pretraining peak learning rate (default: 5e-4)")
-    t.add_argument("--pretrain-minutes", type=float,
-                   help="cap per variant; a capped variant has fewer steps, so compute is then NOT matched")
-    t.add_argument("--bf16", action="store_true", help="bf16 autocast for pretraining and fine-tuning")
-    f = p.add_argument_group("fine-tuning (identical for every variant)")
-    f.add_argument("--task", required=True, nargs="+", metavar="CSV[:SEQ:LABEL]", help="labeled task CSV(s)")
-    f.add_argument("--folds", type=int, default=5, help="k of the stratified k-fold (default: 5)")
-    f.add_argument("--max-folds", type=int, help="run only the first N folds")
-    f.add_argument("--ft-epochs", type=int, default=10, help="maximum epochs per fold (default: 10)")
-    f.add_argument("--ft-patience", type=int, default=5, help="early-stopping patience (default: 5)")
-    f.add_argument("--ft-lr", type=float, default=1e-4, help="fine-tuning learning rate (default: 1e-4)")
-    f.add_argument("--ft-batch-size", type=int, default=32, help="fine-tuning batch size (default: 32)")
-    f.add_argument("--ft-max-sequences", type=int, help="use a stratified sample of at most N rows of each task")
-    f.add_argument("--finetune-minutes", type=float, help="time cap per variant and task")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder (created)")
-    p.add_argument("--scale", help="a label for the scale of this run, written to ablate.json (default: derived)")
-    p.add_argument("--keep-training-state", action="store_true",
-                   help="keep each pretraining run's resumable checkpoints (deleted once the model is saved)")
-    p.add_argument("--timing-repeats", type=int, default=3, help="rounds of the side-by-side throughput timing (0 skips)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr (ablate.log still gets it)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+    ``base`` is a preset name or config JSON; ``values`` overrides :data:`DEFAULT_VALUES` per
+    factor; a task is ``CSV`` or ``CSV:SEQUENCE_COLUMN:LABEL_COLUMN``. ``arguments`` (e.g. the
+    command's options) is recorded in ``ablate.json``. The files written are listed in the module
+    docstring. Returns ``out`` as a Path.
+    """
     from .finetune import classifier_factory, cross_validate, load_csv, write_table
     from .finetune.load import check_labels
+    from .io import atomic_write_json, run_logger
     from .training import pretrain
 
     started = time.monotonic()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    base = _resolve(args.base)
-    variants = make_variants(base, args.factor, {k: getattr(args, k + "s") for k in ("router", "ratio", "fusion")
-                                                 if getattr(args, k + "s")})
-    tasks = [_load_task(spec, args, load_csv) for spec in args.task]
-    out = Path(args.out)
+    if threads:
+        torch.set_num_threads(threads)
+    base_spec, base = base, _resolve(base)
+    variants = make_variants(base, factors, values)
+    tasks = [_load_task(spec, ft_max_sequences, seed, load_csv) for spec in tasks]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    log = _logger(out / "ablate.log", quiet=args.quiet)
-    scale = args.scale or f"{_preset_name(args.base)}, {args.steps} steps x {args.batch_size} x {args.seq_len} bp"
-    log(f"ablation over {', '.join(args.factor)}: {len(variants)} variants, {len(tasks)} task(s); scale: {scale}")
+    log = run_logger(out / "ablate.log", quiet=quiet)
+    scale = scale or f"{_preset_name(base_spec)}, {steps} steps x {batch_size} x {seq_len} bp"
+    log(f"ablation over {', '.join(factors)}: {len(variants)} variants, {len(tasks)} task(s); scale: {scale}")
     compute, results = [], []
     for variant in variants:
         folder = out / "variants" / _safe(variant["name"])
@@ -193,46 +150,46 @@ def run(args: argparse.Namespace) -> int:
             log(f"[{variant['name']}] reusing the finished pretraining in {run_dir}")
             summary = json.loads((run_dir / "run_summary.json").read_text())
         else:
-            log(f"[{variant['name']}] pretraining {args.steps} steps")
-            summary = pretrain(config=variant["config"], fasta=args.fasta, weights=args.weights, out=run_dir,
-                               steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
-                               checkpoint_every=args.steps, seed=args.seed, lr=args.lr, bf16=args.bf16,
-                               device="cpu", val_records=args.val_records, max_minutes=args.pretrain_minutes,
-                               progress=not args.quiet, keep_checkpoints=1)
+            log(f"[{variant['name']}] pretraining {steps} steps")
+            summary = pretrain(config=variant["config"], fasta=fasta, weights=weights, out=run_dir,
+                               steps=steps, batch_size=batch_size, seq_len=seq_len,
+                               checkpoint_every=steps, seed=seed, lr=lr, bf16=bf16,
+                               device="cpu", val_records=val_records, max_minutes=pretrain_minutes,
+                               progress=not quiet, keep_checkpoints=1)
             summary.pop("model", None)
-            if not args.keep_training_state:  # resume state (optimiser, RNG) is large and not needed afterwards
+            if not keep_training_state:  # resume state (optimiser, RNG) is large and not needed afterwards
                 shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         compute.append(_compute_row(variant, summary, run_dir))
         for name, table in tasks:
             num_labels = check_labels(table["label"].to_numpy(), where=name)
             make_model = classifier_factory(num_labels=num_labels, checkpoint=run_dir)
-            task_log = _logger(folder / f"finetune-{_safe(name)}.log", quiet=True)
-            deadline = time.monotonic() + 60 * args.finetune_minutes if args.finetune_minutes else None
-            rows = cross_validate(make_model, table, task=name, variant=variant["name"], folds=args.folds,
-                                  lr=args.ft_lr, batch_size=args.ft_batch_size, max_epochs=args.ft_epochs,
-                                  patience=args.ft_patience, max_folds=args.max_folds, deadline=deadline,
-                                  seed=args.seed, log=task_log, bf16=args.bf16)
+            task_log = run_logger(folder / f"finetune-{_safe(name)}.log", quiet=True)
+            deadline = time.monotonic() + 60 * finetune_minutes if finetune_minutes else None
+            rows = cross_validate(make_model, table, task=name, variant=variant["name"], folds=folds,
+                                  lr=ft_lr, batch_size=ft_batch_size, max_epochs=ft_epochs,
+                                  patience=ft_patience, max_folds=max_folds, deadline=deadline,
+                                  seed=seed, log=task_log, bf16=bf16)
             mcc = rows.loc[rows["metric"] == "mcc", "value"]
             log(f"[{variant['name']}] {name}: MCC {mcc.mean():.3f} over {len(mcc)} fold(s)")
             results.append(rows)
             write_table(pd.concat(results, ignore_index=True), out / "results.csv")
         write_table(pd.DataFrame(compute), out / "compute.csv")
-    if args.timing_repeats > 0:
-        speeds = _side_by_side_throughput(out, variants, args)
+    if timing_repeats > 0:
+        speeds = _side_by_side_throughput(out, variants, fasta, seq_len, batch_size, seed, bf16, timing_repeats)
         for row in compute:
             row["bp_per_s_side_by_side"] = speeds[row["variant"]]
         write_table(pd.DataFrame(compute), out / "compute.csv")
-    record = {"scale": scale, "factors": args.factor, "variants": [v["name"] for v in variants],
-              "tasks": [name for name, _ in tasks], "arguments": {k: v for k, v in vars(args).items() if k != "func"},
+    record = {"scale": scale, "factors": list(factors), "variants": [v["name"] for v in variants],
+              "tasks": [name for name, _ in tasks], "arguments": dict(arguments or {}),
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),
               "matched_steps": len({row["steps_done"] for row in compute}) == 1}
-    (out / "ablate.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    write_summary(out)
+    atomic_write_json(out / "ablate.json", record)
+    write_ablation_summary(out)
     log(f"done in {record['wall_seconds']:.0f} s: {out / 'results.csv'}, {out / 'compute.csv'}, {out / 'summary.md'}")
-    return 0
+    return out
 
 
-def write_summary(out: str | Path) -> Path:
+def write_ablation_summary(out: str | Path) -> Path:
     """Write ``OUT/summary.md``: the compute table and mean +- SD of each metric per task and variant.
 
     Every number is read from ``compute.csv``, ``results.csv`` and ``ablate.json`` in ``out``.
@@ -253,9 +210,9 @@ def write_summary(out: str | Path) -> Path:
         wide = table.pivot(index="variant", columns="task", values="value").reindex(compute["variant"]).reset_index()
         lines += ["", f"## Held-out-fold {metric.upper() if metric != 'accuracy' else 'accuracy'} (mean ± SD over folds)", ""]
         lines += _markdown(wide)
-    path = out / "summary.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    from .io import atomic_write_text
+
+    return atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
 
 
 def _markdown(table: pd.DataFrame) -> list[str]:
@@ -286,18 +243,19 @@ def _compute_row(variant: dict, summary: dict, run_dir: Path) -> dict:
     return row
 
 
-def _side_by_side_throughput(out: Path, variants: list[dict], args) -> dict[str, float]:
+def _side_by_side_throughput(out: Path, variants: list[dict], fasta, seq_len: int, batch_size: int, seed: int,
+                             bf16: bool, repeats: int) -> dict[str, float]:
     """Forward+backward bp/s of every pretrained variant on one real batch, interleaved, median of rounds."""
     from .data.corpus import WindowCorpus
     from .model import LDARNet
 
-    corpus = WindowCorpus(args.fasta, window_length=args.seq_len, seed=args.seed, quiet=True)
-    inputs, labels = corpus.batch(range(min(args.batch_size, max(1, 4096 // args.seq_len))))
+    corpus = WindowCorpus(fasta, window_length=seq_len, seed=seed, quiet=True)
+    inputs, labels = corpus.batch(range(min(batch_size, max(1, 4096 // seq_len))))
     corpus.close()
     models = {v["name"]: LDARNet.from_pretrained(out / "variants" / _safe(v["name"]) / "pretrain") for v in variants}
     times = {name: [] for name in models}
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else torch.autocast("cpu", enabled=False)
-    for _ in range(args.timing_repeats + 1):  # the first round warms up and is dropped
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+    for _ in range(repeats + 1):  # the first round warms up and is dropped
         for name, model in models.items():
             model.zero_grad(set_to_none=True)
             t0 = time.perf_counter()
@@ -308,14 +266,14 @@ def _side_by_side_throughput(out: Path, variants: list[dict], args) -> dict[str,
     return {name: round(inputs.numel() / statistics.median(t[1:]), 1) for name, t in times.items()}
 
 
-def _load_task(spec: str, args, load_csv) -> tuple[str, pd.DataFrame]:
+def _load_task(spec: str, max_sequences: int | None, seed: int, load_csv) -> tuple[str, pd.DataFrame]:
     path, *columns = spec.split(":")
     if len(columns) not in (0, 2):
         raise ValueError(f"--task {spec!r}: expected CSV or CSV:SEQUENCE_COLUMN:LABEL_COLUMN")
     table = load_csv(path, sequence_column=columns[0] if columns else None, label_column=columns[1] if columns else None)
-    if args.ft_max_sequences and len(table) > args.ft_max_sequences:
-        share = args.ft_max_sequences / len(table)
-        table = (table.groupby("label", group_keys=False).sample(frac=share, random_state=args.seed)
+    if max_sequences and len(table) > max_sequences:
+        share = max_sequences / len(table)
+        table = (table.groupby("label", group_keys=False).sample(frac=share, random_state=seed)
                  .sort_index().reset_index(drop=True))
     return Path(path).stem, table
 
@@ -334,23 +292,3 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", name)
 
 
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(w for w in re.split(r"[,\s]+", text.strip()) if w)
-
-
-def _numbers(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(w) for w in _words(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-
-
-def _logger(path: Path, *, quiet: bool):
-    handle = open(path, "a", buffering=1)
-
-    def log(line: str) -> None:
-        handle.write(f"{time.strftime('%H:%M:%S')} {line}\n")
-        if not quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    return log

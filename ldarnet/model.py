@@ -103,6 +103,7 @@ class LDARNet(nn.Module):
     def __init__(self, config: LDARNetConfig):
         super().__init__()
         self.config = config
+        self.source: dict | None = None  # where the weights came from (set by from_pretrained); None: random init
         self.embedding = nn.Embedding(config.vocab_size, config.d_model[0])
         self.stage = Stage(config, 0)
         self.lm_head = nn.Linear(config.d_model[0], config.vocab_size, bias=False)
@@ -175,8 +176,13 @@ class LDARNet(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "LDARNet":
-        """Load a model written by ``save_pretrained``. Never unpickles; raises ValueError on a bad checkpoint."""
+        """Load a model written by ``save_pretrained``. Never unpickles; raises ValueError on a bad checkpoint.
+
+        The model's ``source`` attribute records where its weights came from:
+        ``{"path": directory, "sha256": ldarnet.checkpoint_sha256(directory)}`` (a content hash).
+        """
         config, state = checkpoint.load(directory, map_location)
         model = cls(config)
         checkpoint.restore(model, state, directory)
+        model.source = checkpoint.source_record(directory)
         return model.to(map_location)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ldarnet import ablate
+from ldarnet.commands import ablate as ablate_command
 from ldarnet.config import LDARNetConfig
 from ldarnet.finetune import load_csv, save_csv
 
@@ -52,7 +53,7 @@ def test_tiny_ablation_run_writes_tables_configs_and_logs(tmp_path):
     task = ecoli.groupby("label").head(8).assign(sequence=lambda t: t["sequence"].str[28:60])
     csv = save_csv(task.drop(columns="source"), tmp_path / "promoter.csv")
     parser = argparse.ArgumentParser()
-    ablate.register(parser.add_subparsers())
+    ablate_command.register(parser.add_subparsers())
     out = tmp_path / "abl"
     argv = ["ablate", "--base", "ldarnet-tiny", "--factor", "router", "--fasta", str(DATA / "scer_chrI.fa"),
             "--steps", "2", "--batch-size", "2", "--seq-len", "64", "--task", f"{csv}:sequence:label",

@@ -294,11 +294,8 @@ def test_real_model_tiled_matches_one_long_window_away_from_edges(tiny):
     assert np.abs(ragged - want).max() > 2e-3
 
 
-def test_cli_writes_tracks_for_a_saved_checkpoint(tiny, tmp_path, capsys, monkeypatch):
-    from ldarnet import cli
-
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("ldarnet.commands.boundaries",))  # other subcommands are not under test here
-    main = cli.main
+def test_cli_writes_tracks_for_a_saved_checkpoint(tiny, tmp_path, capsys):
+    from ldarnet.cli import main
 
     rng = np.random.default_rng(7)
     records = {"chr1": real_dna(rng, 1500), "chr2": "NNNN" + real_dna(rng, 90)}

@@ -21,7 +21,7 @@ from torch import nn
 
 from ldarnet.finetune import (classification_metrics, cross_validate, grid_search, hyperparameter_grid,
                               load_csv, load_fasta_classes, save_csv, train_classifier)
-from ldarnet.finetune import cli as finetune_cli
+from ldarnet.commands import finetune as finetune_command
 from ldarnet.finetune.train import encode_sequences, predict_logits
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -265,7 +265,7 @@ def test_grid_search_picks_the_learning_rate_that_learns(gc_task):
 
 def _run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    finetune_cli.register(parser.add_subparsers())
+    finetune_command.register(parser.add_subparsers())
     args = parser.parse_args(argv)
     return args.func(args)
 

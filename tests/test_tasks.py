@@ -10,7 +10,7 @@ import pytest
 
 from ldarnet.genome import introns, read_annotation, transcripts
 from ldarnet.finetune import load_csv
-from ldarnet.finetune import cli as finetune_cli
+from ldarnet.commands import make_task as make_task_command
 from ldarnet.finetune.tasks import build_task, promoter_task, splice_site_task
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -122,7 +122,7 @@ def test_build_task_writes_a_csv_the_loader_reads(tmp_path):
 
 def test_make_task_cli(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    finetune_cli.register(parser.add_subparsers())
+    make_task_command.register(parser.add_subparsers())
     out = tmp_path / "p.csv"
     args = parser.parse_args(["make-task", "promoter", "--fasta", str(YEAST_FA), "--annotation", str(YEAST_GFF),
                               "--out", str(out), "--window", "120", "--negatives-per-positive", "2"])

@@ -16,7 +16,7 @@ import torch
 from ldarnet import LDARNet, LDARNetConfig
 from ldarnet.training import (TrainingDiverged, build_param_groups, latest_valid_checkpoint, plan_batches,
                               pretrain, stage_lr_multipliers, wsd_factor)
-from ldarnet.training import cli as train_cli
+from ldarnet.commands import pretrain as train_cli
 from ldarnet.training import loop
 
 ROOT = Path(__file__).resolve().parents[1]

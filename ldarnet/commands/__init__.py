@@ -1,1 +1,1 @@
-"""Small subcommands of the ``ldarnet`` CLI that belong to no larger room."""
+"""Every ``ldarnet`` subcommand, one module each: parse the options, call the library (training, finetune, genome, ...)."""

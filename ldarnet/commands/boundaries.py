@@ -7,20 +7,13 @@ loads the checkpoint and records what was run.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
-
-import torch
-
-from ..checkpoint import file_sha256
-from ..genome import check_tiling, default_tiling, iter_boundaries, open_fasta, read_regions, sequence_source, whole_records, write_tracks
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "boundaries",
-        help="per-base boundary probabilities (bedGraph) and chunks (BED) over a FASTA",
+        
         description=(
             "Run a checkpoint's embedding, encoder and router (never the backbone or decoder) over every record of a "
             "FASTA, or over the regions of a BED file, in overlapping windows stitched so that each base is read from a "
@@ -49,7 +42,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    import torch
+
     from .. import LDARNet, __version__
+    from ..checkpoint import file_sha256
+    from ..genome import check_tiling, default_tiling, iter_boundaries, open_fasta, read_regions, sequence_source, whole_records, write_tracks
+    from ..io import atomic_write_json
 
     if args.threads is not None:
         if args.threads < 1:
@@ -75,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "fasta": str(args.fasta), "fasta_sha256": file_sha256(args.fasta),
         "bed": args.bed, "bed_sha256": file_sha256(args.bed) if args.bed else None,
     }
-    temp = f"{args.out}.json.{os.getpid()}.tmp"
-    Path(temp).write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temp, f"{args.out}.json")
+    atomic_write_json(f"{args.out}.json", record)
     print(f"{summary['bases']:,} bases in {summary['segments']} segment(s), {summary['chunks']:,} chunks "
           f"(mean {record['mean_chunk_length']:.2f} bp) in {seconds:.1f} s -> {summary['bedgraph']}, {summary['chunks_bed']}")
     return 0

@@ -2,8 +2,9 @@
 
 By default it reads the bundled Arabidopsis slice (``data/``), takes the promoter of the first
 plus-strand transcript (250 bp upstream of its TSS to 50 bp downstream) and runs the shipped
-pretrained checkpoint. With no checkpoint it falls back to a randomly initialised
-``ldarnet-proxy`` and says so: an untrained router's boundaries mean nothing.
+pretrained checkpoint. A missing or unloadable checkpoint is an error; ``--checkpoint untrained``
+asks for a randomly initialised ``ldarnet-proxy`` on purpose (an untrained router's boundaries
+mean nothing, and the output says so).
 """
 
 from __future__ import annotations
@@ -11,47 +12,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from ..genome import open_fasta, read_annotation, transcripts
-from ..model import LDARNet
-from ..config import LDARNetConfig
-from ..vocab import batch_encode
-
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "ldarnet-proxy-multispecies"
 DEFAULT_FASTA = REPO / "data" / "athal_chr1_1000000_1200000.fa"
 DEFAULT_GFF = REPO / "data" / "athal_chr1_1000000_1200000.gff3"
+UNTRAINED = "untrained"
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="print the boundaries a model puts on a real promoter",
+    p = subparsers.add_parser("demo",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=None, help=f"model folder (default: {DEFAULT_CHECKPOINT.relative_to(REPO)} if present)")
+    p.add_argument("--checkpoint", default=None, help=f"model folder (default: {DEFAULT_CHECKPOINT.relative_to(REPO)}), "
+                   f"or '{UNTRAINED}' for random weights")
     p.add_argument("--fasta", default=str(DEFAULT_FASTA), help="FASTA to read the sequence from")
     p.add_argument("--annotation", default=str(DEFAULT_GFF), help="GFF3/GTF used to find a TSS")
     p.add_argument("--region", default=None, help="RECORD:START-END (0-based, half-open) instead of a promoter")
     p.add_argument("--sequence", default=None, help="a sequence to use instead of the FASTA")
-    p.add_argument("--seed", type=int, default=0, help="seed for the random-init fallback")
+    p.add_argument("--seed", type=int, default=0, help=f"seed of the random weights of --checkpoint {UNTRAINED}")
     p.add_argument("--width", type=int, default=80, help="characters per printed line")
     p.set_defaults(func=run)
-
-
-def load_model(checkpoint: str | None, seed: int) -> tuple[LDARNet, str]:
-    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    if checkpoint or (path / "model.safetensors").is_file():
-        return LDARNet.from_pretrained(path).eval(), str(path)
-    torch.manual_seed(seed)
-    return LDARNet(LDARNetConfig.preset("ldarnet-proxy")).eval(), f"UNTRAINED ldarnet-proxy (seed {seed}; no checkpoint at {path})"
-
-
-def promoter_region(annotation: str, upstream: int = 250, downstream: int = 50) -> tuple[str, int, int, str]:
-    tx = transcripts(read_annotation(annotation))
-    plus = tx[(tx.strand == "+") & (tx.start >= upstream)].sort_values("start")
-    if plus.empty:
-        raise ValueError(f"{annotation}: no plus-strand transcript at least {upstream} bp from its record start")
-    row = plus.iloc[0]
-    return row.seq_id, int(row.start) - upstream, int(row.start) + downstream, str(row.transcript_id)
 
 
 def parse_region(text: str) -> tuple[str, int, int]:
@@ -72,7 +51,18 @@ def format_chunks(sequence: str, boundary: list[bool], width: int) -> str:
 
 
 def run(args) -> int:
-    model, source = load_model(args.checkpoint, args.seed)
+    import torch
+
+    from .. import LDARNet, LDARNetConfig, batch_encode
+    from ..genome import first_promoter, open_fasta
+
+    if args.checkpoint == UNTRAINED:
+        torch.manual_seed(args.seed)
+        model = LDARNet(LDARNetConfig.preset("ldarnet-proxy")).eval()
+        source = f"UNTRAINED ldarnet-proxy (seed {args.seed}): random weights, its boundaries mean nothing"
+    else:
+        path = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+        model, source = LDARNet.from_pretrained(path).eval(), str(path)
     if args.sequence:
         label, sequence = "given sequence", args.sequence
     else:
@@ -80,7 +70,7 @@ def run(args) -> int:
             record, start, end = parse_region(args.region)
             label = f"{record}:{start}-{end}"
         else:
-            record, start, end, tx = promoter_region(args.annotation)
+            record, start, end, tx = first_promoter(args.annotation)
             label = f"{record}:{start}-{end} (promoter of {tx}: TSS at {start + 250}, on +)"
         fasta = open_fasta(args.fasta)
         if record not in fasta.keys():

@@ -22,7 +22,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
-from ..checkpoint import atomic_write
+from ..io import atomic_write
 from .metrics import classification_metrics
 from .train import FitResult, encode_sequences, predict_logits, train_classifier
 

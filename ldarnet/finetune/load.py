@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..checkpoint import atomic_write
+from ..io import atomic_write
 
 __all__ = ["load_csv", "load_fasta_classes", "save_csv", "check_labels", "SEQUENCE_COLUMNS", "LABEL_COLUMNS"]
 

@@ -10,7 +10,7 @@ the CLI and the fine-tuning task builders use these names. All coordinates are 0
 - :mod:`.tracks`: bedGraph/BED writers (:func:`write_tracks`).
 """
 
-from .annotation import cds, check_within_records, exons, genes, introns, read_annotation, transcripts, utrs
+from .annotation import cds, check_within_records, exons, first_promoter, genes, introns, read_annotation, transcripts, utrs
 from .fasta import FastaError, fasta_cache_dir, open_fasta, record_lengths, resolve_fasta
 from .regions import Segment, read_regions, sequence_source, whole_records
 from .tiling import Piece, check_tiling, default_tiling, iter_boundaries, plan_windows
@@ -18,7 +18,7 @@ from .tracks import write_tracks
 
 __all__ = [
     "FastaError", "open_fasta", "resolve_fasta", "record_lengths", "fasta_cache_dir",
-    "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records",
+    "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records", "first_promoter",
     "Segment", "sequence_source", "whole_records", "read_regions",
     "Piece", "default_tiling", "check_tiling", "plan_windows", "iter_boundaries",
     "write_tracks",

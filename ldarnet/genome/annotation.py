@@ -350,3 +350,26 @@ def check_within_records(annotation: pd.DataFrame, lengths: dict[str, int], fast
         row = annotation[outside].iloc[0]
         raise ValueError(f"{source}, line {row['line']}: {row['feature']} ends at {row['end']} (1-based), beyond the "
                          f"end of record {row['seq_id']!r} ({lengths[row['seq_id']]} bp) in {fasta_name}")
+
+
+def first_promoter(annotation, upstream: int = 250, downstream: int = 50) -> tuple[str, int, int, str]:
+    """The promoter of the first plus-strand transcript (lowest start) at least ``upstream`` bp into its record.
+
+    Parameters
+    ----------
+    annotation
+        A GFF3/GTF path or the table from :func:`read_annotation`.
+
+    Returns
+    -------
+    (seq_id, start, end, transcript_id)
+        ``[TSS - upstream, TSS + downstream)``, 0-based half-open forward coordinates.
+    """
+    table = annotation if isinstance(annotation, pd.DataFrame) else read_annotation(annotation)
+    tx = transcripts(table)
+    plus = tx[(tx.strand == "+") & (tx.start >= upstream)].sort_values("start")
+    if plus.empty:
+        where = "the annotation" if isinstance(annotation, pd.DataFrame) else str(annotation)
+        raise ValueError(f"{where}: no plus-strand transcript at least {upstream} bp from its record start")
+    row = plus.iloc[0]
+    return row.seq_id, int(row.start) - upstream, int(row.start) + downstream, str(row.transcript_id)

@@ -1,4 +1,4 @@
-"""``ldarnet pretrain``: the command-line front of :func:`ldarnet.training.pretrain`."""
+"""``ldarnet pretrain``: parse the options and call :func:`ldarnet.training.pretrain`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ The run folder gets run.json, metrics.jsonl (one line per optimiser step), check
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "pretrain", help="pretrain an LDARNet (MLM + ratio loss) on FASTA files",
+        "pretrain",
         description="Pretrain an LDARNet with masked-language modelling plus the ratio loss on random windows "
                     "of one or more FASTA files. AdamW (0.9/0.95, wd 0.01), warmup-stable-decay schedule, "
                     "stage-wise LR multipliers (paper Eq. 19), clipping at 1.0. Resumable bit for bit.",
@@ -71,7 +71,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .loop import TrainingDiverged, pretrain
+    from ..training import TrainingDiverged, pretrain
 
     try:
         summary = pretrain(

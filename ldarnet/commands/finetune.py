@@ -1,18 +1,11 @@
-"""``ldarnet finetune``: cross-validated fine-tuning of a checkpoint on one labeled task."""
+"""``ldarnet finetune``: cross-validated fine-tuning of a checkpoint on one labeled task (:mod:`ldarnet.finetune`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-import torch
-
-from .crossval import cross_validate, grid_search, hyperparameter_grid, write_table
-from .load import check_labels, load_csv, load_fasta_classes
-from .models import classifier_factory
 
 DESCRIPTION = """\
 Fine-tune an LDARNet checkpoint with a classification head on one labeled task, with stratified
@@ -34,7 +27,7 @@ examples:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("finetune", help="cross-validated fine-tuning on a labeled CSV or per-class FASTAs",
+    p = subparsers.add_parser("finetune",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     model = p.add_argument_group("model")
@@ -80,57 +73,15 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--quiet", action="store_true", help="log only to OUT/finetune.log")
     p.set_defaults(func=run)
-    _register_make_task(subparsers)
-
-
-def _register_make_task(subparsers) -> None:
-    p = subparsers.add_parser(
-        "make-task", help="build a labeled promoter or splice-site CSV from a FASTA + GFF3/GTF",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="""\
-Write a labeled CSV (sequence,label,seq_id,start,end,strand,kind) for fine-tuning:
-  promoter  windows centred on every distinct TSS (label 1) vs random windows at least
-            --min-distance bp from any TSS (label 0);
-  donor     windows centred on every annotated exon-intron junction (the G of GT at index W/2)
-            vs GC-matched decoy GT windows that are no annotated donor (label 0);
-  acceptor  the same for intron-exon junctions (AG just before index W/2) vs AG decoys.
-Windows are read 5'->3' on their strand and upper-cased; start/end are 0-based half-open forward
-coordinates. Annotations without UTRs put the TSS at the start codon.""")
-    p.add_argument("task", choices=("promoter", "donor", "acceptor"))
-    p.add_argument("--fasta", required=True, help="genome FASTA (plain, bgzip or plain gzip)")
-    p.add_argument("--annotation", required=True, help="GFF3 or GTF whose record names match the FASTA")
-    p.add_argument("--out", required=True, metavar="CSV", help="the CSV to write (atomically)")
-    p.add_argument("--window", type=int, help="window length in bp (default: 300 promoter, 400 splice)")
-    p.add_argument("--negatives-per-positive", type=float, default=1.0,
-                   help="random windows or decoys per positive (default: 1)")
-    p.add_argument("--min-distance", type=int,
-                   help="bp between a negative and any true site (default: 2000 promoter, 50 splice)")
-    p.add_argument("--gc-bin-width", type=float, default=0.05, help="GC bins for decoy matching (default: 0.05)")
-    p.add_argument("--max-n-fraction", type=float, default=0.01, help="skip windows with more N (default: 0.01)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run_make_task)
-
-
-def run_make_task(args: argparse.Namespace) -> int:
-    from .tasks import build_task
-
-    options = {"max_n_fraction": args.max_n_fraction, "seed": args.seed}
-    if args.window is not None:
-        options["window"] = args.window
-    if args.min_distance is not None:
-        options["min_distance"] = args.min_distance
-    if args.task == "promoter":
-        options["negatives_per_positive"] = args.negatives_per_positive
-    else:
-        options.update(decoys_per_site=args.negatives_per_positive, gc_bin_width=args.gc_bin_width)
-    table = build_task(args.task, args.fasta, args.annotation, args.out, **options)
-    counts = table["label"].value_counts().to_dict()
-    print(f"wrote {args.out}: {counts.get(1, 0)} positive and {counts.get(0, 0)} negative windows of "
-          f"{len(table['sequence'].iloc[0])} bp", file=sys.stderr)
-    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..finetune import classifier_factory, cross_validate, grid_search, hyperparameter_grid, load_csv, write_table
+    from ..finetune.load import check_labels, load_fasta_classes
+    from ..io import atomic_write_json, run_logger
+
     started = time.monotonic()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     variant = args.variant or ("random-init" if args.random_init else "pretrained" if args.checkpoint else str(args.config))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = _logger(out / "finetune.log", quiet=args.quiet)
+    log = run_logger(out / "finetune.log", quiet=args.quiet)
     make_model = classifier_factory(num_labels=num_labels, checkpoint=args.checkpoint, config=args.config,
                                     random_init=args.random_init, pooling=args.pooling, conjoin_rc=args.conjoin_rc,
                                     device=args.device)
@@ -177,24 +128,5 @@ def run(args: argparse.Namespace) -> int:
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),
               "summary": {m: {"mean": float(summary.loc[m, "mean"]), "std": float(summary.loc[m, "std"])}
                           for m in ("mcc", "accuracy", "f1", "auroc")}}
-    _write_json(record, out / "run.json")
+    atomic_write_json(out / "run.json", record)
     return 0
-
-
-def _write_json(record: dict, path: Path) -> None:
-    """Write ``record`` as indented JSON atomically."""
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    tmp.replace(path)
-
-
-def _logger(path: Path, *, quiet: bool):
-    handle = open(path, "a", buffering=1)
-
-    def log(line: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        handle.write(f"{stamp} {line}\n")
-        if not quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    return log
