@@ -1,9 +1,9 @@
-"""Inspect one sequence's boundaries: chunks coloured in the text, the probability track, motif hits.
+"""The boundary inspector's pure half: chunk maths, the HTML page, the static track, cut counts.
 
-The page is drawn by :func:`render_html`, a pure function of the sequence, its per-base boundary
-probabilities, the threshold, the motif hits and the selected chunk. :func:`boundary_inspector`
-wraps it in ipywidgets (region or pasted sequence, threshold slider, reverse-complement toggle,
-motif choice, chunk picker); :func:`plot_boundary_track` draws the same track as a static figure.
+Everything here is a function of a sequence, its per-base boundary probabilities, a threshold and
+motif hits; no model runs here. :func:`render_html` draws the page that the ipywidget of
+:mod:`ldarviz.inspector_widget` shows; :func:`plot_boundary_track` draws the same track as a
+static figure; :func:`motif_cuts` counts chunk starts that fall inside motif hits.
 
 Conventions
 -----------
@@ -19,14 +19,11 @@ Conventions
 from __future__ import annotations
 
 import html
-import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
-from Bio.Seq import reverse_complement as _revcomp
 
-from .motifs import DEFAULT_MOTIFS, DEFAULT_RELEASE, load_motifs, scan_motifs
 from .provenance import finish_figure
 
 CHUNK_COLOURS = ("#dbeafe", "#fde2b3")  # alternate so neighbouring chunks stay apart
@@ -213,43 +210,6 @@ def render_html(sequence: str, probs, *, threshold: float = 0.5, hits: pd.DataFr
             f'{ruler}{text}{legend}{detail}</div>')
 
 
-def boundary_probabilities(model: torch.nn.Module, sequence: str, *, window: int = 4096) -> np.ndarray:
-    """Stage-0 boundary probability at every base of ``sequence``.
-
-    Parameters
-    ----------
-    model
-        An ``LDARNet`` (anything with ``extract_boundaries(input_ids, attention_mask)``).
-    sequence : str
-        Bases (IUPAC codes read as N).
-    window : int
-        Longer sequences go through the tiled extraction of :mod:`ldarviz.extract` (float16
-        probabilities there, windows overlapping by ``min(512, window // 2)``).
-
-    Returns
-    -------
-    np.ndarray
-        (L,) float32; position i is base i of ``sequence``.
-    """
-    if len(sequence) > window:
-        from .extract import extract_boundaries
-
-        overlap = min(512, window // 2)
-        return extract_boundaries(model, {"s": sequence}, window=window, overlap=overlap)["s"].astype(np.float32)
-    from ldarnet import batch_encode
-
-    ids, mask = batch_encode([sequence])
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            stage = model.extract_boundaries(ids.to(device), mask.to(device))[0]
-    finally:
-        model.train(was_training)
-    return stage.boundary_prob[0, : len(sequence)].float().cpu().numpy()
-
-
 def plot_boundary_track(probs, *, threshold: float = 0.5, hits: pd.DataFrame | None = None, offset: int = 0,
                         marks: dict | None = None, ax=None, save_path=None, title: str | None = None,
                         provenance: dict | None = None):
@@ -310,117 +270,64 @@ def clean_sequence(text: str) -> str:
     return seq
 
 
-def boundary_inspector(model: torch.nn.Module, fasta=None, *, record: str | None = None, start: int = 0,
-                       length: int = 300, sequence: str = "", threshold: float = 0.5, reverse: bool = False,
-                       motifs=DEFAULT_MOTIFS, pvalue: float = 1e-4, release: str = DEFAULT_RELEASE):
-    """An ipywidgets inspector of where ``model`` puts boundaries on a region or a pasted sequence.
+@dataclass(frozen=True)
+class MotifCuts:
+    """How a region's chunks sit against motif hits (see :func:`motif_cuts`)."""
+
+    length: int  # bases in the region
+    n_chunks: int
+    mean_chunk_length: float  # length / n_chunks
+    mean_boundary_prob: float
+    n_motif_hits: int
+    starts_inside_motifs: int  # chunk starts strictly inside a hit: a cut through a motif
+    expected_inside_motifs: float  # the same count if the starts after the first fell uniformly at random
+    nearest_start_to_tss: int | None  # signed distance (bp) from the TSS to the closest chunk start
+
+    def rounded(self, digits: int = 4) -> dict:
+        """The fields as a dict, floats rounded to ``digits`` decimals (for a summary.json)."""
+        return {k: round(v, digits) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+def motif_cuts(probs, hits: pd.DataFrame | None, *, offset: int = 0, threshold: float = 0.5,
+               tss: int | None = None) -> MotifCuts:
+    """Count chunk starts that cut through motif hits, against what uniform starts would give.
 
     Parameters
     ----------
-    model
-        An ``LDARNet`` (boundaries from ``extract_boundaries``; tiled beyond 4096 bp).
-    fasta : str, PathLike or pyfaidx.Fasta, optional
-        Where regions are read from; without it only pasted sequences work.
-    record, start, length
-        The initial region ``[start, start + length)`` of ``record`` (0-based, half-open;
-        default: the first record). ``length`` is at most :data:`MAX_LENGTH`.
-    sequence : str
-        Initial pasted sequence; when not blank it is inspected instead of the region.
+    probs : array-like, shape (L,), float
+        Boundary probability of each base of the forward-strand region ``[offset, offset + L)``.
+    hits : pandas.DataFrame or None
+        Motif hits with ``start, end`` in record coordinates (0-based, half-open); parts outside
+        the region are ignored.
+    offset : int
+        Record coordinate of the region's first base.
     threshold : float
-        Initial threshold (0.5, the model's own rule).
-    reverse : bool
-        Start on the reverse complement.
-    motifs, pvalue, release
-        Motifs to overlay (anything :func:`ldarviz.motifs.load_motifs` accepts; ``None`` for
-        none), the FIMO p-value cut-off and the JASPAR release.
+        Chunk rule of :func:`chunk_intervals`.
+    tss : int, optional
+        Record coordinate of a transcription start site; its nearest chunk start is reported.
 
     Returns
     -------
-    ipywidgets.VBox
-        The widget. ``.controls`` holds its controls (``record, start, length, sequence, reverse,
-        motifs, threshold, chunk``) and the output ``view`` (an ``HTML`` widget); ``.state`` the
-        current sequence, probabilities and hits. Setting a control's ``.value`` updates the view.
+    MotifCuts
+        A start at a hit's first base cuts *before* the motif, not through it, so "inside" means
+        positions ``start + 1 .. end - 1``. The expectation spreads the ``n_chunks - 1`` free starts
+        (position 0 always starts a chunk) uniformly over positions ``1 .. L - 1``.
     """
-    import ipywidgets as w
-    from types import SimpleNamespace
-
-    from ldarnet.genome import open_fasta
-
-    fa = open_fasta(fasta, quiet=True) if isinstance(fasta, (str, os.PathLike)) else fasta
-    records = list(fa.keys()) if fa is not None else []
-    if record is not None and record not in records:
-        raise ValueError(f"{fasta}: no record {record!r} (have {records[:3]}{'...' if len(records) > 3 else ''})")
-    pwms = load_motifs(motifs, release=release) if motifs else {}
-    wide = {"description_width": "initial"}
-    c = SimpleNamespace(
-        record=w.Dropdown(options=records, value=record or (records[0] if records else None), description="record"),
-        start=w.BoundedIntText(value=start, min=0, max=10**12, description="start", style=wide),
-        length=w.BoundedIntText(value=length, min=1, max=MAX_LENGTH, description="length", style=wide),
-        sequence=w.Textarea(value=sequence, placeholder="or paste a sequence here (it replaces the region)",
-                            description="sequence", continuous_update=False, layout=w.Layout(width="98%")),
-        reverse=w.Checkbox(value=reverse, description="reverse complement", indent=False),
-        motifs=w.SelectMultiple(options=list(pwms), value=tuple(pwms), description="motifs", rows=min(6, max(len(pwms), 1))),
-        threshold=w.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
-                                continuous_update=False, readout_format=".2f"),
-        chunk=w.IntSlider(value=0, min=0, max=0, description="chunk", continuous_update=False),
-        view=w.HTML(),
-    )
-    state: dict = {}
-    hit_cache: dict = {}
-
-    def load(_=None):
-        try:
-            if c.sequence.value.strip():
-                name, offset, seq = "pasted", 0, clean_sequence(c.sequence.value)
-            elif fa is None:
-                raise ValueError("no FASTA was given: paste a sequence")
-            else:
-                name, offset = c.record.value, int(c.start.value)
-                size = len(fa[name])
-                if offset >= size:
-                    raise ValueError(f"start {offset} is past the end of {name} ({size} bp)")
-                seq = fa[name][offset:min(offset + int(c.length.value), size)].seq
-            if not seq or len(seq) > MAX_LENGTH:
-                raise ValueError(f"the sequence has {len(seq)} bases; inspect 1 to {MAX_LENGTH}")
-            key = (name, offset, seq)
-            if key not in hit_cache:
-                hits = scan_motifs({name: seq}, pwms, pvalue=pvalue) if pwms else None
-                if hits is not None:
-                    hits = hits.assign(start=hits["start"] + offset, end=hits["end"] + offset)
-                hit_cache.clear()
-                hit_cache[key] = hits
-            shown = _revcomp(seq) if c.reverse.value else seq
-            probs = boundary_probabilities(model, shown)
-        except (ValueError, KeyError, OSError) as err:
-            state.clear()
-            c.view.value = f'<div class="ldar-error" style="color:#b91c1c">{html.escape(str(err), quote=False)}</div>'
-            return
-        state.update(record=name, offset=offset, sequence=shown, probs=probs, hits=hit_cache[key],
-                     reverse=bool(c.reverse.value))
-        render()
-
-    def render(_=None):
-        if not state or state.get("busy"):
-            return
-        state["busy"] = True
-        try:
-            n_chunks = len(chunk_intervals(state["probs"], c.threshold.value))
-            c.chunk.max = n_chunks - 1  # ipywidgets clamps .value into the new range
-            hits = state["hits"]
-            if hits is not None:
-                hits = hits[hits["motif_id"].isin(c.motifs.value)]
-            c.view.value = render_html(state["sequence"], state["probs"], threshold=c.threshold.value, hits=hits,
-                                       selected=c.chunk.value, offset=state["offset"], reverse=state["reverse"],
-                                       record=state["record"])
-        finally:
-            state["busy"] = False
-
-    for control in (c.record, c.start, c.length, c.sequence, c.reverse):
-        control.observe(load, names="value")
-    for control in (c.motifs, c.threshold, c.chunk):
-        control.observe(render, names="value")
-    box = w.VBox([w.HBox([c.record, c.start, c.length]), c.sequence, w.HBox([c.threshold, c.chunk, c.reverse]),
-                  c.motifs, c.view])
-    box.controls, box.state = c, state
-    load()
-    return box
+    probs = np.asarray(probs, dtype=np.float64)
+    length = len(probs)
+    if length == 0:
+        raise ValueError("motif_cuts needs at least one base")
+    chunks = chunk_intervals(probs, threshold)
+    inside = np.zeros(length, dtype=bool)
+    for s, e in zip(hits["start"], hits["end"]) if hits is not None and len(hits) else ():
+        inside[max(int(s) - offset + 1, 0):max(int(e) - offset, 0)] = True
+    starts = chunks[:, 0]
+    nearest = None
+    if tss is not None:
+        nearest = int(starts[np.argmin(np.abs(starts + offset - tss))] + offset - tss)
+    return MotifCuts(
+        length=length, n_chunks=len(chunks), mean_chunk_length=length / len(chunks),
+        mean_boundary_prob=float(probs.mean()), n_motif_hits=0 if hits is None else len(hits),
+        starts_inside_motifs=int(inside[starts].sum()),
+        expected_inside_motifs=float(inside[1:].mean() * (len(chunks) - 1)) if length > 1 else 0.0,
+        nearest_start_to_tss=nearest)

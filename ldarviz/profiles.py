@@ -111,14 +111,14 @@ def profile_from_matrix(matrix: np.ndarray, *, n_boot: int = 1000, ci: float = 0
 
 def boundary_profile(boundaries: dict[str, np.ndarray], sites: pd.DataFrame, *, flank: int = 50,
                      position: str | None = None, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
-                     checkpoint=None) -> pd.DataFrame:
+                     model=None) -> pd.DataFrame:
     """Site-aligned mean boundary profile with bootstrap band (``site_matrix`` + ``profile_from_matrix``).
 
-    ``checkpoint`` (the model directory the boundaries came from) is hashed into the provenance.
+    ``model`` (the :class:`ldarviz.Loaded` record the boundaries came from) gives the provenance its checkpoint hash.
     """
     matrix = site_matrix(boundaries, sites, flank=flank, position=position)
     table = profile_from_matrix(matrix, n_boot=n_boot, ci=ci, seed=seed)
-    return attach(table, make_provenance(checkpoint=checkpoint, seed=seed, flank=flank, n_boot=n_boot, ci=ci, n_sites=len(sites)))
+    return attach(table, make_provenance(model=model, seed=seed, flank=flank, n_boot=n_boot, ci=ci, n_sites=len(sites)))
 
 
 def peak_enrichment(matrix: np.ndarray, *, peak: int = 2, flank_from: int | None = None, n_perm: int = 1000,
@@ -230,7 +230,7 @@ def motif_profiles(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, sequen
                    controls=CONTROLS, flank: int = 50, gc_window: int | None = None, gc_bin_width: float = 0.02,
                    planted_context: int = 256, max_planted: int | None = 2000, motifs=None, pvalue: float | None = None,
                    n_boot: int = 1000, n_perm: int = 1000, peak: int = 2, seed: int = 0,
-                   checkpoint=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   model=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Motif-aligned profiles for every motif, next to three controls, with enrichment statistics.
 
     Parameters
@@ -251,8 +251,8 @@ def motif_profiles(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, sequen
     motifs, pvalue
         PWMs and threshold for the ``shuffled_pwm`` scan (default: the motifs named in ``hits``
         resolved with :func:`load_motifs` and the hits' recorded threshold, else 1e-4).
-    checkpoint : path, optional
-        The model directory the boundaries came from; its weights' SHA-256 goes in the provenance.
+    model : ldarviz.Loaded, optional
+        The loaded model the boundaries came from; its checkpoint hash goes in the provenance.
 
     Returns
     -------
@@ -297,7 +297,7 @@ def motif_profiles(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, sequen
     profiles = pd.DataFrame(pd.concat(profiles, ignore_index=True)[["motif_id", "set"] + PROFILE_COLUMNS]) if profiles \
         else pd.DataFrame(columns=["motif_id", "set"] + PROFILE_COLUMNS)
     stats = pd.DataFrame(stats)
-    record = make_provenance(checkpoint=checkpoint, seed=seed, flank=flank, controls=list(controls), gc_window=gc_window, gc_bin_width=gc_bin_width,
+    record = make_provenance(model=model, seed=seed, flank=flank, controls=list(controls), gc_window=gc_window, gc_bin_width=gc_bin_width,
                              planted_context=planted_context, max_planted=max_planted, n_boot=n_boot, n_perm=n_perm, peak=peak)
     hit_record = hits.attrs.get("provenance", {})
     record["jaspar_release"] = hit_record.get("jaspar_release")

@@ -211,7 +211,7 @@ def matched_controls(sites: pd.DataFrame, fasta, n_per_site: int = 1, gc_bin_wid
 
 def splice_profiles(boundaries: dict[str, np.ndarray], sites: pd.DataFrame, controls: pd.DataFrame, *, flank: int = 50,
                     n_boot: int = 1000, n_perm: int = 1000, peak: int = 2, seed: int = 0,
-                    checkpoint=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    model=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Junction-aligned boundary profiles of true sites vs their matched controls, per kind.
 
     Parameters
@@ -220,8 +220,8 @@ def splice_profiles(boundaries: dict[str, np.ndarray], sites: pd.DataFrame, cont
         seq_id -> (L,) boundary probabilities or mask (cut-before-base convention).
     sites, controls : DataFrame
         From :func:`splice_sites` and :func:`matched_controls`.
-    checkpoint : path, optional
-        The model directory the boundaries came from; its weights' SHA-256 goes in the provenance.
+    model : ldarviz.Loaded, optional
+        The loaded model the boundaries came from; its checkpoint hash goes in the provenance.
 
     Returns
     -------
@@ -249,7 +249,7 @@ def splice_profiles(boundaries: dict[str, np.ndarray], sites: pd.DataFrame, cont
                           "canonical_fraction": fractions[kind] if name == "true" else 1.0, "mean_gc": float(gc)})
     columns = ["kind", "set", "offset", "mean", "lo", "hi", "n"]
     profiles = pd.concat(profiles, ignore_index=True)[columns] if profiles else pd.DataFrame(columns=columns)
-    record = make_provenance(checkpoint=checkpoint, seed=seed, analysis="splice_profiles", flank=flank, n_boot=n_boot, n_perm=n_perm, peak=peak)
+    record = make_provenance(model=model, seed=seed, analysis="splice_profiles", flank=flank, n_boot=n_boot, n_perm=n_perm, peak=peak)
     for parent in (sites, controls):
         record["inputs"].update(parent.attrs.get("provenance", {}).get("inputs", {}))
     return attach(profiles, record), attach(pd.DataFrame(stats), record)

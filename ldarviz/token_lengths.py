@@ -164,7 +164,7 @@ def bpe_length_counts(tokenizer, regions: pd.DataFrame, sequences, *, drop_edges
 
 def token_length_distributions(masks: dict[str, np.ndarray], regions: pd.DataFrame, sequences, *, kmers=(6,),
                                bpe_vocab_size: int | None = 4096, bpe_max_bases: int = 5_000_000, threshold: float = 0.5,
-                               drop_edges: bool = True, seed: int = 0, checkpoint=None) -> pd.DataFrame:
+                               drop_edges: bool = True, seed: int = 0, model=None) -> pd.DataFrame:
     """Length distributions per context for the learned boundaries, fixed k-mers and BPE.
 
     Returns
@@ -172,7 +172,7 @@ def token_length_distributions(masks: dict[str, np.ndarray], regions: pd.DataFra
     DataFrame
         ``tokenizer, context, length, count, fraction`` (``fraction`` within tokenizer and context);
         tokenizers are ``learned``, ``kmer<k>`` and ``bpe<vocab>`` (BPE skipped when ``bpe_vocab_size`` is None).
-        ``checkpoint`` (the model the masks came from) is hashed into ``attrs["provenance"]``.
+        ``model`` (the :class:`ldarviz.Loaded` record the masks came from) gives ``attrs["provenance"]`` its checkpoint hash.
     """
     tables = [learned_length_counts(masks, regions, threshold=threshold, drop_edges=drop_edges).assign(tokenizer="learned")]
     for k in kmers:
@@ -183,7 +183,7 @@ def token_length_distributions(masks: dict[str, np.ndarray], regions: pd.DataFra
     table = pd.concat(tables, ignore_index=True)[COUNT_COLUMNS]
     table = table.sort_values(["tokenizer", "context", "length"], kind="stable").reset_index(drop=True)
     table["fraction"] = table["count"] / table.groupby(["tokenizer", "context"])["count"].transform("sum")
-    record = make_provenance(checkpoint=checkpoint, seed=seed, kmers=list(kmers), bpe_vocab_size=bpe_vocab_size, bpe_max_bases=bpe_max_bases,
+    record = make_provenance(model=model, seed=seed, kmers=list(kmers), bpe_vocab_size=bpe_vocab_size, bpe_max_bases=bpe_max_bases,
                              threshold=threshold, drop_edges=drop_edges, analysis="token_length_distributions")
     record["inputs"].update(regions.attrs.get("provenance", {}).get("inputs", {}))
     return attach(table, record)

@@ -16,10 +16,11 @@ import torch
 
 from ldarnet import LDARNet, LDARNetConfig, batch_encode
 from ldarnet.genome import open_fasta
+from ldarviz import extract_boundaries
 from ldarviz.inspector import (
-    boundary_inspector, boundary_probabilities, chunk_intervals, clean_sequence,
-    forward_interval, plot_boundary_track, render_html,
+    chunk_intervals, clean_sequence, forward_interval, motif_cuts, plot_boundary_track, render_html,
 )
+from ldarviz.inspector_widget import boundary_inspector, boundary_probabilities
 from ldarviz.motifs import iupac_pwm
 from toy_boundaries import KmerStartModel, kmer_boundaries
 
@@ -161,7 +162,15 @@ def test_boundary_probabilities_known_answer_short_and_tiled():
     expected = kmer_boundaries({"s": seq})["s"].astype(np.float32)
     assert expected.sum() >= 3  # position 0 plus TATA boxes in the slice
     np.testing.assert_array_equal(boundary_probabilities(toy, seq), expected)
-    np.testing.assert_array_equal(boundary_probabilities(toy, seq, window=256), expected)
+    long = open_fasta(FASTA)[RECORD][0:30000].seq.upper()  # several windows of the default tiling
+    np.testing.assert_array_equal(boundary_probabilities(toy, long), kmer_boundaries({"s": long})["s"].astype(np.float32))
+
+
+def test_the_widget_reads_boundaries_through_the_one_extraction_path(tiny):
+    seq = open_fasta(FASTA)[RECORD][5000:5240].seq
+    got = boundary_probabilities(tiny, seq)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, extract_boundaries(tiny, {"x": seq})["x"].astype(np.float32))
 
 
 def test_widget_threshold_sweep_follows_the_model(tiny):
@@ -171,8 +180,9 @@ def test_widget_threshold_sweep_follows_the_model(tiny):
     ids, mask = batch_encode([seq])
     with torch.no_grad():
         stage = tiny.extract_boundaries(ids, mask)[0]
-    model_prob = stage.boundary_prob[0].numpy()
     assert n_boundaries(c.view.value) == int(stage.boundary_mask.sum())  # 0.5 is the model's own rule
+    model_prob = extract_boundaries(tiny, {"s": seq})["s"]  # the values the widget shows (float16, as every analysis)
+    np.testing.assert_allclose(model_prob, stage.boundary_prob[0].numpy(), atol=1e-3)
     counts = []
     for t in np.linspace(0.0, 1.0, 11):
         c.threshold.value = float(t)
@@ -225,3 +235,21 @@ def test_widget_pasted_sequence_and_user_errors_show_a_message(tiny):
     assert "past the end" in region.controls.view.value
     with pytest.raises(ValueError, match="no record 'chrNope'"):
         boundary_inspector(tiny, FASTA, record="chrNope", motifs=None)
+
+
+def test_motif_cuts_counts_starts_strictly_inside_hits():
+    probs = np.zeros(20)
+    probs[[5, 8, 15]] = 0.9  # chunks start at 0, 5, 8, 15
+    hits = pd.DataFrame({"start": [104, 114], "end": [110, 118]})  # record coordinates, offset 100
+    cuts = motif_cuts(probs, hits, offset=100, tss=109)
+    # inside = positions 5..9 and 15..17: starts 5 and 8 and 15 cut through motifs, 0 does not
+    assert (cuts.length, cuts.n_chunks, cuts.n_motif_hits, cuts.starts_inside_motifs) == (20, 4, 2, 3)
+    assert cuts.expected_inside_motifs == pytest.approx(8 / 19 * 3)
+    assert cuts.mean_chunk_length == 5.0 and cuts.mean_boundary_prob == pytest.approx(2.7 / 20)
+    assert cuts.nearest_start_to_tss == -1  # start 108 is the closest to the TSS at 109
+    assert cuts.rounded(2)["expected_inside_motifs"] == round(8 / 19 * 3, 2)
+    none = motif_cuts(probs, hits.iloc[:0], offset=100)
+    assert none.starts_inside_motifs == 0 and none.expected_inside_motifs == 0 and none.nearest_start_to_tss is None
+    with pytest.raises(ValueError, match="at least one base"):
+        motif_cuts(np.zeros(0), None)
+

@@ -144,7 +144,7 @@ def test_real_tiny_model_profile_records_checkpoint(tmp_path, genome, tbp_hits):
     import torch
 
     from ldarnet import LDARNet, LDARNetConfig
-    from ldarviz.provenance import file_sha256
+    from ldarviz import load_model
 
     torch.manual_seed(0)
     model = LDARNet(LDARNetConfig.preset("ldarnet-tiny")).eval()
@@ -154,6 +154,7 @@ def test_real_tiny_model_profile_records_checkpoint(tmp_path, genome, tbp_hits):
     probs = extract_boundaries(model, piece, window=4096, overlap=512)
     assert probs[name].dtype == np.float16 and len(probs[name]) == 12_000
     sites = tbp_hits[tbp_hits["end"] < 12_000]
-    prof = boundary_profile(probs, sites, flank=10, n_boot=50, checkpoint=tmp_path / "ckpt")
+    loaded = load_model(tmp_path / "ckpt")
+    prof = boundary_profile(probs, sites, flank=10, n_boot=50, model=loaded)
     assert prof["n"].max() == len(sites) and prof["mean"].between(0, 1).all()
-    assert prof.attrs["provenance"]["checkpoint_sha256"] == file_sha256(tmp_path / "ckpt" / "model.safetensors")
+    assert prof.attrs["provenance"]["checkpoint_sha256"] == loaded.sha256 and len(loaded.sha256) == 64

@@ -126,3 +126,41 @@ def test_register_adds_a_workbench_subcommand():
     args = parser.parse_args(["workbench", "--only", "01", "-p", "seed", "3", "-p", "device", "cpu"])
     assert args.func is run and args.only == ["01"] and args.parameter == [["seed", "3"], ["device", "cpu"]]
     assert args.out == "reports" and args.notebooks == "notebooks" and args.kernel == "python3"
+
+
+@pytest.mark.slow  # a kernel in a subprocess: about a minute on the shared 2-core machine
+def test_command_line_shows_cell_progress_and_no_kernel_transport_warning(notebooks, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ldarviz.workbench", "--out", str(tmp_path / "r"), "--notebooks",
+                           str(notebooks), "--only", "02", "--no-html", "--run-id", "p"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert "02_passes: running ..." in done.stdout and "02_passes: ok in" in done.stdout
+    # papermill's bar, one step per cell (its injected parameters cell included)
+    assert re.search(r"02_passes: 100%.*3/3 \[", done.stderr), done.stderr
+    assert "without encryption" not in output and "WARNING" not in output
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow  # a kernel in a subprocess: about a minute on the shared 2-core machine
+def test_a_missing_checkpoint_fails_the_notebook_instead_of_random_weights(tmp_path):
+    """The real 07 notebook (it used to fine-tune random weights for minutes): it fails in its first cell."""
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nonexistent"
+    done = subprocess.run([sys.executable, "-m", "ldarviz.workbench", "--out", str(tmp_path / "r"), "--only", "07",
+                           "--no-html", "--quiet", "--run-id", "m", "-p", "checkpoint", str(missing)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed: 07_finetuning" in done.stdout
+    record = json.loads((tmp_path / "r" / "m" / "run.json").read_text())["notebooks"][0]
+    assert record["status"] == "failed" and record["summary"] is None
+    assert re.search(r"FileNotFoundError: checkpoint .*nonexistent: no such folder", record["error"])
+    page = (tmp_path / "r" / "m" / "index.html").read_text()
+    assert '<section class="failed"><h2>07_finetuning' in page and f"{missing}: no such folder" in page
