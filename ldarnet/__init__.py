@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "LDARNetConfig": "config", "LDARNet": "model", "BoundaryOutput": "outputs", "LDARNetOutput": "outputs",
     "import_public": "public_checkpoint",
+    "MergeDNA": "mergedna", "MergeDNAConfig": "mergedna",
     "load_pretrained": "checkpoint", "checkpoint_sha256": "checkpoint", "file_sha256": "checkpoint",
     "atomic_write": "io", "atomic_write_text": "io", "atomic_write_json": "io",
     "encode": "vocab", "decode": "vocab", "batch_encode": "vocab", "reverse_complement": "vocab",
@@ -23,7 +24,7 @@ _SUBPACKAGES = ("genome",)
 
 __all__ = [
     "genome",
-    "LDARNetConfig", "LDARNet", "BoundaryOutput", "LDARNetOutput",
+    "LDARNetConfig", "LDARNet", "BoundaryOutput", "LDARNetOutput", "MergeDNA", "MergeDNAConfig",
     "import_public", "load_pretrained", "checkpoint_sha256", "file_sha256",
     "atomic_write", "atomic_write_text", "atomic_write_json",
     "encode", "decode", "batch_encode", "reverse_complement",

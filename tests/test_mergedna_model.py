@@ -129,3 +129,15 @@ def test_a_tiny_model_overfits_one_batch():
         losses.append(float(out.loss))
     assert losses[0] > 1.2
     assert min(losses[-5:]) < 0.5
+
+
+def test_public_names_and_load_pretrained_returns_either_kind(tmp_path):
+    import ldarnet
+    from ldarnet import LDARNet, LDARNetConfig, MergeDNA as PublicMergeDNA, load_pretrained
+
+    assert PublicMergeDNA is MergeDNA and {"MergeDNA", "MergeDNAConfig", "load_pretrained"} <= set(ldarnet.__all__)
+    LDARNet(LDARNetConfig.preset("ldarnet-tiny")).save_pretrained(tmp_path / "l")
+    _tiny().save_pretrained(tmp_path / "m")
+    assert type(load_pretrained(tmp_path / "l")) is LDARNet
+    loaded = load_pretrained(tmp_path / "m")
+    assert type(loaded) is MergeDNA and len(loaded.source["sha256"]) == 64

@@ -196,4 +196,5 @@ class MergeDNA(nn.Module):
                              "use ldarnet.load_pretrained to load either kind")
         model = cls(config)
         checkpoint.restore(model, state, directory)
+        model.source = checkpoint.source_record(directory)  # {"path", "sha256" content hash}, as LDARNet's
         return model.to(map_location)
