@@ -293,7 +293,7 @@ def variant_track(effects: VariantEffects) -> pd.DataFrame:
 def write_variant_track(effects: VariantEffects, path: str | os.PathLike, fasta=None) -> Path:
     """Write :func:`variant_track` as bedGraph, or as bigWig when ``path`` ends in ``.bw``/``.bigwig``
     (then ``fasta`` gives the chromosome sizes). Written atomically."""
-    from ldarnet.genome.bigwig import write_bigwig
+    from ldarnet.genome import write_bigwig
 
     path = Path(path)
     frame = variant_track(effects)

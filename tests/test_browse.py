@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ldarnet.genome import Segment, write_tracks
-from ldarnet.genome.bigwig import bedgraph_to_bigwig, read_bedgraph, write_bigwig
+from ldarnet.genome import Segment, bedgraph_to_bigwig, read_bedgraph, write_bigwig, write_tracks
 from ldarnet.genome.tiling import Piece
 from ldarviz.browse import igv_config
 
