@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import triton
@@ -13,14 +12,14 @@ import triton.language as tl
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def configs(interpret: dict, **choices: list) -> list[triton.Config]:
-    """``interpret`` under the interpreter, else the product of ``choices`` (``num_warps`` included)."""
+def configs(interpret: dict, *candidates: tuple[dict, int]) -> list[triton.Config]:
+    """``interpret`` under the interpreter, else one config per ``(meta-parameters, num_warps)``.
+
+    Few candidates on purpose: each costs a compile (2-20 s) the first time a shape is seen.
+    """
     if INTERPRET:
         return [triton.Config(interpret, num_warps=1)]
-    warps = choices.pop("num_warps", [4])
-    keys = list(choices)
-    return [triton.Config(dict(zip(keys, values)), num_warps=w)
-            for values in itertools.product(*choices.values()) for w in warps]
+    return [triton.Config(meta, num_warps=warps) for meta, warps in candidates]
 
 
 @triton.jit

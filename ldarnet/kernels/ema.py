@@ -27,11 +27,12 @@ import triton.language as tl
 
 from ._common import configs, scan_tile
 
-_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=4), BLOCK_T=[64, 128], BLOCK_D=[16, 32, 64], num_warps=[2, 4])
+_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=4), (dict(BLOCK_T=32, BLOCK_D=16), 2), (dict(BLOCK_T=64, BLOCK_D=16), 4),
+                   (dict(BLOCK_T=64, BLOCK_D=32), 4))
 
 
 @triton.autotune(_CONFIGS, key=["D"], reset_to_zero=["OUT"])
-@triton.jit
+@triton.jit(do_not_specialize=["B", "M"])
 def _ema_fwd(Z, G, LEN, OUT, STATES, B, M, D, SAVE: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     direction = tl.program_id(2)
@@ -57,7 +58,7 @@ def _ema_fwd(Z, G, LEN, OUT, STATES, B, M, D, SAVE: tl.constexpr, BLOCK_T: tl.co
 
 
 @triton.autotune(_CONFIGS, key=["D"], reset_to_zero=["DZ", "DG"])
-@triton.jit
+@triton.jit(do_not_specialize=["B", "M", "NB"])
 def _ema_bwd(Z, G, LEN, GRAD, STATES, DZ, DG, B, M, D, NB, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
     # direction 0: adjoint of the forward EMA, lam_j = g_j/2 + (1 - gf_{j+1}) lam_{j+1}, run in descending j;
     # direction 1: adjoint of the reverse EMA, mu_j = g_j/2 + (1 - gb_{j-1}) mu_{j-1}, run in ascending j.

@@ -23,14 +23,14 @@ import triton.language as tl
 
 from ._common import configs
 
-EPS = 1e-12  # F.normalize's default
+EPS = tl.constexpr(1e-12)  # F.normalize's default (a constexpr: kernels read no other globals)
 
-_FWD_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=8), BLOCK_T=[16, 32, 64], BLOCK_D=[64, 128], num_warps=[4, 8])
-_BWD_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=8), BLOCK_T=[16, 32], BLOCK_D=[64, 128], num_warps=[4, 8])
+_FWD_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=8), (dict(BLOCK_T=16, BLOCK_D=64), 4), (dict(BLOCK_T=32, BLOCK_D=64), 4))
+_BWD_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=8), (dict(BLOCK_T=16, BLOCK_D=64), 4), (dict(BLOCK_T=32, BLOCK_D=64), 4))
 
 
 @triton.autotune(_FWD_CONFIGS, key=["D"], reset_to_zero=["SUMS"])
-@triton.jit
+@triton.jit(do_not_specialize=["B", "L", "NT"])
 def _router_fwd(Q, K, MASK, P, BOUND, COS, NORM, SUMS, B, L, D, NT,
                 BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
@@ -84,7 +84,7 @@ def _router_fwd(Q, K, MASK, P, BOUND, COS, NORM, SUMS, B, L, D, NT,
 
 
 @triton.autotune(_BWD_CONFIGS, key=["D"])
-@triton.jit
+@triton.jit(do_not_specialize=["B", "L"])
 def _router_bwd(Q, K, S, COS, NORM, DQ, DK, B, L, D, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
