@@ -15,6 +15,10 @@ from .promoters import in_regions, promoter_windows, start_codon_windows
 from .splice import canonical_fractions, matched_controls, splice_profiles, splice_sites
 from .stats import adjust_pvalues, beats_controls, verdict_text
 from .token_lengths import compare_contexts, context_regions, token_length_distributions, train_bpe
+from .attribution import attribution_figure, boundary_attribution, plot_attribution
+from .browse import browse, igv_config
+from .robustness import plot_robustness, robustness_table
+from .variants import read_vcf, variant_boundary_effects, write_variant_track
 
 __all__ = [
     "extract_boundaries", "load_model", "Loaded", "set_reproducible", "stratified_sample",
@@ -25,4 +29,7 @@ __all__ = [
     "beats_controls", "verdict_text", "adjust_pvalues",
     "splice_sites", "matched_controls", "splice_profiles", "canonical_fractions",
     "context_regions", "token_length_distributions", "compare_contexts", "train_bpe",
+    "boundary_attribution", "plot_attribution", "attribution_figure",
+    "variant_boundary_effects", "read_vcf", "write_variant_track",
+    "robustness_table", "plot_robustness", "browse", "igv_config",
 ]
