@@ -110,5 +110,5 @@ def load_model(checkpoint: str | os.PathLike | None = None, seed: int = 0, devic
         hint = "" if checkpoint is not None else " (the shipped checkpoint is missing from this checkout)"
         raise FileNotFoundError(f"checkpoint {path}: no such folder{hint}; pass checkpoint='{UNTRAINED}' "
                                 "to run on random weights on purpose")
-    model = ldarnet.LDARNet.from_pretrained(path, map_location=device)  # raises ValueError naming the folder
+    model = ldarnet.load_pretrained(path, map_location=device)  # LDARNet or MergeDNA; raises ValueError naming the folder
     return Loaded(model.eval(), path, checkpoint_hash(path), True, seed)

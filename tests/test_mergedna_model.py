@@ -141,3 +141,26 @@ def test_public_names_and_load_pretrained_returns_either_kind(tmp_path):
     assert type(load_pretrained(tmp_path / "l")) is LDARNet
     loaded = load_pretrained(tmp_path / "m")
     assert type(loaded) is MergeDNA and len(loaded.source["sha256"]) == 64
+
+
+def test_tiled_extraction_reproduces_whole_sequence_boundaries():
+    import numpy as np
+
+    from ldarnet.genome import iter_boundaries, plan_windows
+    from ldarnet.genome.regions import Segment
+    from ldarnet.vocab import decode
+
+    model = _tiny(seed=2)
+    g = model.config.merge_window
+    ids = _ids(1, 1001, seed=9)
+    text = decode(ids[0])
+    whole = model.extract_boundaries(ids)[0]
+    overlap = model.default_tiling()["overlap"]
+    plan = plan_windows(1001, overlap + 64, overlap, g)
+    assert len(plan) > 3 and bool((plan[:, 0] % g == 0).all()) and plan[-1, 1] == 1001
+    pieces = list(iter_boundaries(model, [Segment("s", "s", 0, 1001)], lambda c, s, e: text[s:e],
+                                  window=overlap + 64, overlap=overlap, batch_size=2, progress=False))
+    mask = np.concatenate([p.mask for p in pieces])
+    prob = np.concatenate([p.prob for p in pieces]).astype(np.float32)
+    assert np.array_equal(mask, whole.boundary_mask[0].numpy())
+    assert np.allclose(prob, whole.boundary_prob[0].numpy(), atol=2e-3)  # pieces carry float16

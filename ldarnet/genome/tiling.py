@@ -66,6 +66,9 @@ def default_tiling(model: torch.nn.Module) -> dict[str, int]:
     the overlap (at least ``DEFAULT_WINDOW``), and the batch about ``TOKENS_PER_CALL`` bases.
     Models without such a config (or with global attention) get ``FALLBACK_OVERLAP``.
     """
+    own = getattr(model, "default_tiling", None)
+    if callable(own):  # a model that knows its own reach (MergeDNA: its merge blocks, see tile_alignment)
+        return own()
     config = getattr(model, "config", None)
     reach = None
     if config is not None and hasattr(config, "levels") and config.n_stages:
@@ -89,7 +92,7 @@ def check_tiling(window: int, overlap: int, batch_size: int) -> None:
         raise ValueError(f"window={window} must be larger than overlap={overlap}")
 
 
-def plan_windows(length: int, window: int, overlap: int) -> np.ndarray:
+def plan_windows(length: int, window: int, overlap: int, align: int = 1) -> np.ndarray:
     """Where the windows over a sequence of ``length`` bases go, and which bases each one supplies.
 
     Returns
@@ -98,14 +101,19 @@ def plan_windows(length: int, window: int, overlap: int) -> np.ndarray:
         (n_windows, 4) int64, one row ``[window_start, window_end, core_start, core_end]`` per
         window, relative to the sequence start. Windows are ``window`` long (one shorter window if
         ``length <= window``), spread evenly from 0 to ``length`` with overlaps of at least
-        ``overlap``; the cores tile ``[0, length)`` exactly.
+        ``overlap``; the cores tile ``[0, length)`` exactly. With ``align > 1`` every window starts
+        at a multiple of ``align`` (for models whose output depends on the grid of fixed blocks,
+        such as MergeDNA's merge blocks): starts move left by less than ``align``, so overlaps may
+        shrink by up to ``align - 1`` and the last window may be up to ``align - 1`` longer.
     """
     check_tiling(window, overlap, 1)
     if length <= window:
         return np.array([[0, length, 0, length]], dtype=np.int64)
     n = -(-(length - window) // (window - overlap)) + 1
     starts = (np.arange(n, dtype=np.int64) * (length - window)) // (n - 1)
+    starts = starts // align * align
     ends = starts + window
+    ends[-1] = length
     cuts = (starts[1:] + ends[:-1]) // 2
     core_start = np.concatenate([[0], cuts])
     core_end = np.concatenate([cuts, [length]])
@@ -171,7 +179,7 @@ def iter_boundaries(
 
     try:
         for seg in segments:
-            for row in plan_windows(seg.length, window, overlap):
+            for row in plan_windows(seg.length, window, overlap, int(getattr(model, "tile_alignment", 1))):
                 ids = _encode_window(fetch, seg, int(row[0]), int(row[1]))
                 cached = all_n.get(len(ids)) if bool((ids == N_ID).all()) else None
                 buffer.append([seg, row, ids, *(cached or (None, None))])

@@ -169,13 +169,19 @@ class MergeDNA(nn.Module):
         mask, _ = self._mask(input_ids, attention_mask)
         return [self.boundary_output(self.tokenize(input_ids, mask))]
 
-    def default_tiling(self) -> dict[str, int]:
-        """Window and overlap for tiled extraction, both multiples of ``merge_window`` so tiles align to blocks.
+    @property
+    def tile_alignment(self) -> int:
+        """Tiles must start at multiples of this (the merge block) to reproduce whole-sequence boundaries."""
+        return self.config.merge_window
 
-        The overlap is twice :meth:`MergeDNAConfig.encoder_reach` (an upper bound), the window four times that.
+    def default_tiling(self) -> dict[str, int]:
+        """Window and overlap for tiled extraction (``ldarnet.genome.default_tiling`` asks the model).
+
+        Both are multiples of ``merge_window``; the overlap is twice :meth:`MergeDNAConfig.encoder_reach`
+        (an upper bound) plus one block either side, which absorbs the shift of block-aligned starts.
         """
         g = self.config.merge_window
-        overlap = 2 * (-(-self.config.encoder_reach() // g) * g)
+        overlap = 2 * (-(-self.config.encoder_reach() // g) + 1) * g
         window = max(4 * overlap, 16384 // g * g)
         return {"window": window, "overlap": overlap, "batch_size": max(1, 65536 // window)}
 
