@@ -37,7 +37,8 @@ class LDARNetForSequenceClassification(nn.Module):
         if num_labels < 1:
             raise ValueError(f"num_labels={num_labels} must be >= 1")
         self.backbone, self.pooling, self.conjoin_rc = backbone, pooling, conjoin_rc
-        self.score = nn.Linear(backbone.config.d_model[0], num_labels)
+        width = backbone.config.d_model
+        self.score = nn.Linear(width if isinstance(width, int) else width[0], num_labels)
         nn.init.normal_(self.score.weight, std=backbone.config.initializer_range)
         nn.init.zeros_(self.score.bias)
 
@@ -52,5 +53,8 @@ class LDARNetForSequenceClassification(nn.Module):
         return self._logits(input_ids, mask)
 
     def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids, mask.long()).hidden_states
+        if hasattr(self.backbone, "encode"):  # MergeDNA: pool its Latent Encoder's merged tokens (paper Sec. 3.2)
+            hidden, mask = self.backbone.encode(input_ids, mask.long())
+        else:
+            hidden = self.backbone(input_ids, mask.long()).hidden_states
         return self.score(pool(hidden, mask, self.pooling).to(self.score.weight.dtype))

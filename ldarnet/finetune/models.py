@@ -10,14 +10,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ldarnet.checkpoint import load_pretrained, read_config
 from ldarnet.config import LDARNetConfig
+from ldarnet.mergedna import PRESETS as MERGEDNA_PRESETS
+from ldarnet.mergedna import MergeDNA, MergeDNAConfig
 
 __all__ = ["classifier_factory", "resolve_config"]
 
 
-def resolve_config(spec: str | os.PathLike | LDARNetConfig) -> LDARNetConfig:
-    """A config from a preset name (``ldarnet-proxy``), a JSON file, a checkpoint folder, or as given."""
-    if isinstance(spec, LDARNetConfig):
+def resolve_config(spec: str | os.PathLike | LDARNetConfig | MergeDNAConfig) -> LDARNetConfig | MergeDNAConfig:
+    """A config from a preset name (``ldarnet-proxy``, ``mergedna-proxy``), a JSON file, a checkpoint folder, or as given."""
+    if isinstance(spec, (LDARNetConfig, MergeDNAConfig)):
         return spec
     text = str(spec)
     path = Path(text)
@@ -26,9 +29,11 @@ def resolve_config(spec: str | os.PathLike | LDARNetConfig) -> LDARNetConfig:
         if not path.is_file():
             raise ValueError(f"{spec}: a checkpoint folder needs a config.json")
     if path.is_file():
-        return LDARNetConfig.from_json(path)
+        return read_config(path)  # model_kind in the JSON picks LDARNet or MergeDNA
     if text.endswith(".json"):
         raise ValueError(f"config file {text} not found")
+    if text in MERGEDNA_PRESETS:
+        return MergeDNAConfig.preset(text)
     return LDARNetConfig.preset(text)
 
 
@@ -67,7 +72,7 @@ def classifier_factory(
     if checkpoint is None and config is None:
         raise ValueError("give a checkpoint folder or a config (preset name or JSON) to build the classifier from")
     if checkpoint is not None and not random_init:
-        pretrained = LDARNet.from_pretrained(checkpoint, map_location="cpu")
+        pretrained = load_pretrained(checkpoint, map_location="cpu")  # LDARNet or MergeDNA
 
         def backbone() -> nn.Module:
             return copy.deepcopy(pretrained)
@@ -75,7 +80,7 @@ def classifier_factory(
         cfg = resolve_config(checkpoint if checkpoint is not None else config)
 
         def backbone() -> nn.Module:
-            return LDARNet(cfg)
+            return MergeDNA(cfg) if isinstance(cfg, MergeDNAConfig) else LDARNet(cfg)
 
     def make_model(fold: int) -> nn.Module:
         del fold  # every fold starts from the same weights; the head's init follows the seeded RNG
