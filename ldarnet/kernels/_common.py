@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
+import torch
 import triton
 import triton.language as tl
 
@@ -20,6 +22,11 @@ def configs(interpret: dict, *candidates: tuple[dict, int]) -> list[triton.Confi
     if INTERPRET:
         return [triton.Config(interpret, num_warps=1)]
     return [triton.Config(meta, num_warps=warps) for meta, warps in candidates]
+
+
+def on_device(t: torch.Tensor):
+    """Launch on ``t``'s GPU (triton launches on the current one), a no-op for CPU tensors."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
 
 
 @triton.jit

@@ -25,10 +25,11 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import configs, scan_tile
+from ._common import configs, on_device, scan_tile
 
-_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=4), (dict(BLOCK_T=32, BLOCK_D=16), 2), (dict(BLOCK_T=64, BLOCK_D=16), 4),
-                   (dict(BLOCK_T=64, BLOCK_D=32), 4))
+# Narrow channel blocks keep a long single sequence (B = 1) spread over many programs.
+_CONFIGS = configs(dict(BLOCK_T=8, BLOCK_D=4), (dict(BLOCK_T=64, BLOCK_D=8), 2), (dict(BLOCK_T=32, BLOCK_D=16), 2),
+                   (dict(BLOCK_T=64, BLOCK_D=16), 4), (dict(BLOCK_T=64, BLOCK_D=32), 4))
 
 
 @triton.autotune(_CONFIGS, key=["D"], reset_to_zero=["OUT"])
@@ -107,9 +108,10 @@ class _BidirectionalEMA(torch.autograd.Function):
         lengths = lengths.to(device=z.device, dtype=torch.int32).clamp(0, m).contiguous()
         save = any(ctx.needs_input_grad[:3])
         out = torch.zeros(b, m, d, device=z.device, dtype=torch.float32)
-        states = torch.zeros(2, b, m, d, device=z.device, dtype=torch.float32) if save else out
+        states = torch.empty(2, b, m, d, device=z.device, dtype=torch.float32) if save else out  # read only where written
         if b and m and d:
-            _ema_fwd[lambda meta: _grid(meta, b, d)](z, gates, lengths, out, states, b, m, d, SAVE=save)
+            with on_device(z):
+                _ema_fwd[lambda meta: _grid(meta, b, d)](z, gates, lengths, out, states, b, m, d, SAVE=save)
         ctx.save_for_backward(z, gates, lengths, states)
         return out
 
@@ -123,7 +125,8 @@ class _BidirectionalEMA(torch.autograd.Function):
         blocks = triton.cdiv(d, min(c.kwargs["BLOCK_D"] for c in _CONFIGS))
         dg = torch.zeros(2, blocks, b, m, device=z.device, dtype=torch.float32)
         if b and m and d:
-            _ema_bwd[lambda meta: _grid(meta, b, d)](z, gates, lengths, grad, states, dz, dg, b, m, d, blocks)
+            with on_device(z):
+                _ema_bwd[lambda meta: _grid(meta, b, d)](z, gates, lengths, grad, states, dz, dg, b, m, d, blocks)
         dg = dg.sum(dim=1)  # unused blocks are zero
         return dz.to(z.dtype), dg[0], dg[1], None
 

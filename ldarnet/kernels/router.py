@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import configs
+from ._common import configs, on_device
 
 EPS = tl.constexpr(1e-12)  # F.normalize's default (a constexpr: kernels read no other globals)
 
@@ -152,8 +152,9 @@ class _RouterFn(torch.autograd.Function):
         tiles = triton.cdiv(length, min(c.kwargs["BLOCK_T"] for c in _FWD_CONFIGS))
         sums = torch.zeros(b, tiles, 3, device=dev, dtype=torch.float32)
         if b and length and d:
-            _router_fwd[lambda meta: (b, triton.cdiv(length, meta["BLOCK_T"]))](
-                q, k, keep, p, bound, cos, norm, sums, b, length, d, tiles)
+            with on_device(q):
+                _router_fwd[lambda meta: (b, triton.cdiv(length, meta["BLOCK_T"]))](
+                    q, k, keep, p, bound, cos, norm, sums, b, length, d, tiles)
         ctx.save_for_backward(q, k, keep, cos, norm)
         boundary = bound.bool()
         ctx.mark_non_differentiable(boundary)
@@ -173,8 +174,9 @@ class _RouterFn(torch.autograd.Function):
         dq = torch.empty(b, length, d, device=q.device, dtype=torch.float32)
         dk = torch.empty_like(dq)
         if b and length and d:
-            _router_bwd[lambda meta: (b, triton.cdiv(length, meta["BLOCK_T"]), triton.cdiv(d, meta["BLOCK_D"]))](
-                q, k, s.float().contiguous(), cos, norm, dq, dk, b, length, d)
+            grid = lambda meta: (b, triton.cdiv(length, meta["BLOCK_T"]), triton.cdiv(d, meta["BLOCK_D"]))  # noqa: E731
+            with on_device(q):
+                _router_bwd[grid](q, k, s.float().contiguous(), cos, norm, dq, dk, b, length, d)
         return dq.to(q.dtype), dk.to(k.dtype), None
 
 
