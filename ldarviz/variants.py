@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ldarnet import batch_encode
-from ldarnet.genome import sequence_source
+from ldarnet.genome import introns, read_annotation, sequence_source
 
 MAX_INDEL = 50  # longest REF or ALT allele handled, in bases (after trimming the shared bases)
 VARIANT_COLUMNS = ["chrom", "pos", "ref", "alt", "id", "line"]
@@ -134,6 +134,24 @@ def variants_frame(variants: pd.DataFrame, fasta, *, skip_invalid: bool = False)
     records = ((str(r.chrom), int(r.pos), str(r.ref).upper(), str(r.alt).upper(), str(i), k, f"variants row {k}")
                for k, (r, i) in enumerate(zip(variants.itertuples(index=False), ids)))
     return _validated(records, lengths, fetch, skip_invalid)
+
+
+def spliced_locus(annotation, *, pad: int = 100, max_length: int = 1500) -> tuple[str, int, int, str]:
+    """A locus with splice sites (notebook 09): the first plus-strand transcript with at least two introns, from
+    ``pad`` bases before its first intron to ``pad`` after its second (at most ``max_length`` bases).
+
+    Returns ``(record, start, end, transcript_id)``, 0-based half-open.
+    """
+    table = read_annotation(annotation) if not hasattr(annotation, "columns") else annotation
+    found = introns(table)
+    plus = found[found["strand"] == "+"].sort_values(["start", "transcript_id"])
+    for tid, part in plus.groupby("transcript_id", sort=False):
+        if len(part) >= 2:
+            first, second = part.iloc[0], part.iloc[1]
+            start = int(first["start"]) - pad
+            end = min(int(second["end"]) + pad, start + max_length)
+            return str(first["seq_id"]), start, end, str(tid)
+    raise ValueError("no plus-strand transcript with two introns in the annotation")
 
 
 # -- alignment -------------------------------------------------------------------------------------
