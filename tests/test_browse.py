@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ldarnet.genome import Segment, bedgraph_to_bigwig, read_bedgraph, write_bigwig, write_tracks
-from ldarnet.genome.tiling import Piece
+from ldarnet.genome import Piece, Segment, bedgraph_to_bigwig, read_bedgraph, write_bigwig, write_tracks
 from ldarviz.browse import igv_config
 
 SEQ = "ACGT" * 30  # 120 bases
