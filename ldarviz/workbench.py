@@ -143,17 +143,20 @@ def _to_html(notebook: Path) -> str | None:
     return target.name
 
 
-def _kernel_config():
-    """Kernels talk to the workbench over IPC (Unix sockets in Jupyter's private runtime folder).
+def _kernel_config(socket_dir: str):
+    """Kernels talk to the workbench over IPC: Unix sockets in ``socket_dir`` (a private temporary folder).
 
     Over the default TCP transport ipykernel warns that the connection is unencrypted; on one
     machine IPC is the transport jupyter_client supports for that, and the warning does not apply.
+    The socket path is absolute: jupyter_client's default (``kernel-ipc-N``) is relative to the
+    working directory and would leave sockets in the notebooks' folder if the run were killed.
     """
     from traitlets.config import Config
 
     config = Config()
     if os.name == "posix":  # IPC needs Unix domain sockets
         config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(socket_dir, "kernel")
     return config
 
 
@@ -174,9 +177,10 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict, *, kernel: str
     record = {"name": notebook.stem, "status": "ok", "error": None, "parameters": parameters}
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(notebook.parent), execution_timeout=timeout, config=_kernel_config(),
-                                   progress_bar={"desc": f"{notebook.stem}", "unit": "cell", "file": progress} if progress else False)
+        with tempfile.TemporaryDirectory(prefix="ldarviz-kernel-") as sockets:
+            papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
+                                       cwd=str(notebook.parent), execution_timeout=timeout, config=_kernel_config(sockets),
+                                       progress_bar={"desc": notebook.stem, "unit": "cell", "file": progress} if progress else False)
     except papermill.PapermillExecutionError as err:
         record.update(status="failed", error=f"cell {err.exec_count}: {err.ename}: {err.evalue}")
     except Exception as err:  # kernel death, timeout, unreadable notebook: recorded, the batch goes on

@@ -142,6 +142,7 @@ def test_command_line_shows_cell_progress_and_no_kernel_transport_warning(notebo
     # papermill's bar, one step per cell (its injected parameters cell included)
     assert re.search(r"02_passes: 100%.*3/3 \[", done.stderr), done.stderr
     assert "without encryption" not in output and "WARNING" not in output
+    assert not [p.name for p in notebooks.iterdir() if "ipc" in p.name]  # the kernel's sockets lived elsewhere
 
 
 REPO = Path(__file__).resolve().parents[1]
