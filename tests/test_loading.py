@@ -81,3 +81,10 @@ def test_provenance_takes_the_hash_from_the_loaded_record(saved):
     assert untrained["checkpoint_sha256"] is None and untrained["parameters"]["trained"] is False
     with pytest.raises(ValueError, match="not both"):
         make_provenance(model=loaded, checkpoint=saved[1])
+
+
+def test_the_recorded_hash_is_ldarnets_content_hash(saved, tmp_path):
+    model, folder = saved
+    again = tmp_path / "again"
+    model.save_pretrained(again)  # the same weights saved twice: one identity
+    assert load_model(folder).sha256 == load_model(again).sha256 == ldarnet.checkpoint_sha256(folder)
