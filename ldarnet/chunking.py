@@ -114,7 +114,8 @@ def ema(z: torch.Tensor, gate: torch.Tensor, chunk_size: int = 64) -> torch.Tens
     return out.squeeze(2)
 
 
-def dechunk(z: torch.Tensor, p_chunks: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
+def dechunk(z: torch.Tensor, p_chunks: torch.Tensor, mask: torch.Tensor, boundary: torch.Tensor,
+            reverse_gate: str = "next") -> torch.Tensor:
     """Bidirectional EMA over chunks, then upsample to the boundary resolution.
 
     Parameters
@@ -123,6 +124,9 @@ def dechunk(z: torch.Tensor, p_chunks: torch.Tensor, mask: torch.Tensor, boundar
     p_chunks : (B, M) boundary probability at each chunk's first position.
     mask : (B, M) bool, valid chunks.
     boundary : (B, L) bool, the boundary mask the chunks came from.
+    reverse_gate : ``"next"`` (default) gates the reverse EMA at chunk j with p_{j+1} (1 after the last
+        chunk); ``"own"`` uses p_j, the public LDARNet code's choice (its reverse scan also starts from a
+        zero state, so the last chunk enters scaled by its own p), for models imported from it.
 
     Returns
     -------
@@ -136,6 +140,10 @@ def dechunk(z: torch.Tensor, p_chunks: torch.Tensor, mask: torch.Tensor, boundar
         j = torch.arange(p.shape[1], device=p.device)[None, :]
         after = torch.cat([p[:, 1:], p.new_ones(p.shape[0], 1)], dim=1)
         after = torch.where(j >= lengths[:, None] - 1, torch.full_like(after, 1 - P_MIN), after)
+        if reverse_gate == "own":
+            after = p
+        elif reverse_gate != "next":
+            raise ValueError(f"reverse_gate={reverse_gate!r}; choose 'next' or 'own'")
         if kernels.use_kernels(z):  # both directions in one kernel (ldarnet/kernels/ema.py)
             smooth = kernels.bidirectional_ema(z, p, after, lengths)
         else:

@@ -26,6 +26,7 @@ from .vocab import VOCAB_SIZE
 
 ROUTERS = ("learned", "fixed", "none")
 FUSIONS = ("mean", "sum")
+REVERSE_GATES = ("next", "own")
 _LAYER_RE = re.compile(r"([mMtT])(\d+)")
 _LEVEL_LISTS = ("d_model", "d_intermediate", "num_heads", "rotary_emb_dim", "window_size")
 _STAGE_LISTS = ("router", "target_ratio")
@@ -81,6 +82,10 @@ class LDARNetConfig:
     router: list = field(default_factory=lambda: ["learned"])
     target_ratio: list = field(default_factory=lambda: [4.0])
     fusion: str = "mean"
+    # Gate of the dechunker's reverse EMA at chunk j: "next" = p_{j+1}, the boundary between j and j+1
+    # (1 after the last chunk), so each boundary gates mixing across it alike in both directions (ours);
+    # "own" = p_j, as the public LDARNet code does (set by `ldarnet import-public`, see chunking.dechunk).
+    dechunk_reverse_gate: str = "next"
     ratio_loss_weight: float = 0.03
     # MLM options of DNAChunker (arXiv 2601.03019), off by default (the paper's LDARNet has neither):
     # mask_protection: every [MASK] and the position after it are forced boundaries, so a masked base
@@ -194,6 +199,8 @@ class LDARNetConfig:
                 raise ValueError(f"target_ratio[{s}]={ratio} must be a whole number for the 'fixed' router")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion={self.fusion!r}; choose one of {FUSIONS}")
+        if self.dechunk_reverse_gate not in REVERSE_GATES:
+            raise ValueError(f"dechunk_reverse_gate={self.dechunk_reverse_gate!r}; choose one of {REVERSE_GATES}")
         for name in ("d_state", "d_conv", "expand", "headdim", "chunk_size", "vocab_size"):
             _positive(name, getattr(self, name))
         for name in ("mask_protection", "masked_residual_gating"):
