@@ -12,7 +12,7 @@ import argparse
 import os
 import time
 
-INTS = {"B", "M", "D", "L", "NT", "NB"}
+INTS = {"B", "M", "D", "L", "NT", "NB", "SEG", "S"}
 POINTER_TYPES = {"LEN": "*i32", "MASK": "*i8", "BOUND": "*i8"}
 INPUTS = {"Z", "Q", "K"}  # read in the caller's dtype
 
@@ -29,11 +29,17 @@ def compile_all(arch: int = 90, dtypes=("bf16", "fp32"), first_config_only: bool
 
     target = GPUTarget("cuda", arch, 32)
     lines = []
-    for tuner, extra in ((ema._ema_fwd, {"SAVE": True}), (ema._ema_bwd, {}),
-                         (router._router_fwd, {}), (router._router_bwd, {})):
-        fn = tuner.fn
+    carry = triton.Config({"BLOCK_D": 64}, num_warps=4)  # _ema_carry is not autotuned
+    kernels = ((ema._ema_fwd.fn, ema._ema_fwd.configs, {"SAVE": True, "ENDS_ONLY": False}),
+               (ema._ema_fwd.fn, ema._ema_fwd.configs, {"SAVE": False, "ENDS_ONLY": True}),
+               (ema._ema_bwd.fn, ema._ema_bwd.configs, {"ENDS_ONLY": False}),
+               (ema._ema_bwd.fn, ema._ema_bwd.configs, {"ENDS_ONLY": True}),
+               (ema._ema_carry, [carry], {}),
+               (router._router_fwd.fn, router._router_fwd.configs, {}),
+               (router._router_bwd.fn, router._router_bwd.configs, {}))
+    for fn, configs, extra in kernels:
         for dtype in dtypes:
-            for config in tuner.configs[:1] if first_config_only else tuner.configs:
+            for config in configs[:1] if first_config_only else configs:
                 consts = {**extra, **config.kwargs}
                 sig = {}
                 for name in fn.arg_names:

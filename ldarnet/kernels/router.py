@@ -85,7 +85,7 @@ def _router_fwd(Q, K, MASK, P, BOUND, COS, NORM, SUMS, B, L, D, NT,
 
 @triton.autotune(_BWD_CONFIGS, key=["D"])
 @triton.jit(do_not_specialize=["B", "L"])
-def _router_bwd(Q, K, S, COS, NORM, DQ, DK, B, L, D, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
+def _router_bwd(Q, K, DCOS, COS, NORM, DQ, DK, B, L, D, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
     cols = tl.program_id(2) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -94,8 +94,8 @@ def _router_bwd(Q, K, S, COS, NORM, DQ, DK, B, L, D, BLOCK_T: tl.constexpr, BLOC
     has_next = (t + 1) < L
     pos = b * L + t
     # s_t = dLoss/dcf_t = dLoss/dcb_t (zero at t = 0 and at pads, set by the caller)
-    s = tl.load(S + pos, mask=valid, other=0.0)
-    s_next = tl.load(S + pos + 1, mask=has_next, other=0.0)
+    s = tl.load(DCOS + pos, mask=valid, other=0.0)
+    s_next = tl.load(DCOS + pos + 1, mask=has_next, other=0.0)
     cf = tl.load(COS + pos, mask=valid, other=0.0)
     cb = tl.load(COS + B * L + pos, mask=valid, other=0.0)
     cf_next = tl.load(COS + pos + 1, mask=has_next, other=0.0)
