@@ -80,8 +80,11 @@ summary
 # trains `ldarnet-tiny` for a few steps; the numbers are a smoke test, not a trained model.
 
 # %%
+import shutil
+
 from ldarnet.training import pretrain
 
+shutil.rmtree(out / "live_run", ignore_errors=True)  # a fresh live run each time (pretrain refuses to overwrite one)
 result = pretrain(config="ldarnet-tiny", fasta=fasta, out=out / "live_run", steps=steps, batch_size=batch_size,
                   seq_len=seq_len, checkpoint_every=steps, seed=seed, device=device, progress=False)
 live = read_metrics(out / "live_run" / "metrics.jsonl")
