@@ -324,3 +324,32 @@ def write_variant_track(effects: VariantEffects, path: str | os.PathLike, fasta=
     frame.to_csv(temp, sep="\t", header=False, index=False, float_format="%.6g")
     os.replace(temp, path)
     return path
+
+
+def plot_variant_tracks(effects: VariantEffects, keys=None, *, top: int = 4, ax=None, save_path=None,
+                        title: str | None = None, provenance: dict | None = None):
+    """Aligned Δp (alternative minus reference) around variants, one line each, on reference coordinates.
+
+    ``keys`` picks variants (``table.key``); default: the ``top`` of the ranked table. Gaps are
+    deleted bases. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .provenance import finish_figure
+
+    keys = list(effects.table["key"].head(top)) if keys is None else list(keys)
+    fig, ax = plt.subplots(figsize=(8, 3)) if ax is None else (ax.figure, ax)
+    rows = effects.table.set_index("key")
+    for key in keys:
+        track = effects.tracks[key]
+        pos = _trim(int(rows.loc[key, "pos"]), rows.loc[key, "ref"], rows.loc[key, "alt"])[0]
+        ax.plot(track["position"] - pos, track["delta"], lw=1,
+                label=f"{rows.loc[key, 'id']} ({rows.loc[key, 'kind']}, {rows.loc[key, 'n_gained']}+/{rows.loc[key, 'n_lost']}-)")
+    ax.axhline(0, color="#555", lw=0.5)
+    ax.axvline(0, color="#111", lw=0.8, ls=":")
+    ax.set_xlabel("position relative to the variant (reference bases)")
+    ax.set_ylabel("Δp (alt − ref)")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return finish_figure(fig, save_path=save_path, provenance=provenance)
