@@ -33,7 +33,7 @@ def test_sampled_token_fraction_stays_in_the_paper_range():
 def test_total_is_mtr_plus_quarter_latent_mtr_plus_amtm():
     out = _model()(torch.randint(0, 4, (2, 48)), objective=True, keep=0.5)
     expected = out.mtr_loss + 0.25 * out.latent_mtr_loss + out.mlm_loss
-    assert float(out.loss) == pytest.approx(float(expected), rel=1e-6)
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_latent_mtr_leaves_the_tokenizer_frozen_while_mtr_and_amtm_train_it():

@@ -126,7 +126,7 @@ def test_a_tiny_model_overfits_one_batch():
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-        losses.append(float(out.loss))
+        losses.append(out.loss.item())
     assert losses[0] > 1.2
     assert min(losses[-5:]) < 0.5
 
