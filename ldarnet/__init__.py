@@ -14,9 +14,9 @@ _EXPORTS = {
     "LDARNetConfig": "config", "LDARNet": "model", "BoundaryOutput": "outputs", "LDARNetOutput": "outputs",
     "import_public": "public_checkpoint",
     "MergeDNA": "mergedna", "MergeDNAConfig": "mergedna",
-    "load_pretrained": "checkpoint", "checkpoint_sha256": "checkpoint", "file_sha256": "checkpoint",
-    "atomic_write": "io", "atomic_write_text": "io", "atomic_write_json": "io",
-    "encode": "vocab", "decode": "vocab", "batch_encode": "vocab", "reverse_complement": "vocab",
+    "load_pretrained": "checkpoint", "resolve_config": "checkpoint", "checkpoint_sha256": "checkpoint", "file_sha256": "checkpoint",
+    "atomic_write": "io", "atomic_write_text": "io", "atomic_write_json": "io", "eval_mode": "modes",
+    "encode": "vocab", "decode": "vocab", "batch_encode": "vocab", "reverse_complement": "vocab", "reverse_complement_text": "vocab",
     "A_ID": "vocab", "C_ID": "vocab", "G_ID": "vocab", "T_ID": "vocab", "N_ID": "vocab", "MASK_ID": "vocab",
     "PAD_ID": "vocab", "VOCAB_SIZE": "vocab",
 }
@@ -25,9 +25,9 @@ _SUBPACKAGES = ("genome",)
 __all__ = [
     "genome",
     "LDARNetConfig", "LDARNet", "BoundaryOutput", "LDARNetOutput", "MergeDNA", "MergeDNAConfig",
-    "import_public", "load_pretrained", "checkpoint_sha256", "file_sha256",
-    "atomic_write", "atomic_write_text", "atomic_write_json",
-    "encode", "decode", "batch_encode", "reverse_complement",
+    "import_public", "load_pretrained", "resolve_config", "checkpoint_sha256", "file_sha256",
+    "atomic_write", "atomic_write_text", "atomic_write_json", "eval_mode",
+    "encode", "decode", "batch_encode", "reverse_complement", "reverse_complement_text",
     "A_ID", "C_ID", "G_ID", "T_ID", "N_ID", "MASK_ID", "PAD_ID", "VOCAB_SIZE",
 ]
 

@@ -279,7 +279,7 @@ def _load_task(spec: str, max_sequences: int | None, seed: int, load_csv) -> tup
 
 
 def _resolve(spec: str) -> LDARNetConfig:
-    from .finetune.models import resolve_config
+    from .checkpoint import resolve_config
 
     return resolve_config(spec)
 

@@ -112,6 +112,38 @@ def read_config(path: str | Path):
     return LDARNetConfig.from_dict({k: v for k, v in data.items() if k != "model_kind"})
 
 
+def resolve_config(spec):
+    """The one way to name a config: a config object (returned as given), a preset name (``ldarnet-proxy``,
+    ``mergedna-proxy``, ...), a config JSON file or a checkpoint folder (its ``config.json``).
+
+    Returns an ``LDARNetConfig``, or a ``MergeDNAConfig`` for a MergeDNA preset or a JSON whose
+    ``model_kind`` is ``"mergedna"``. Raises ValueError naming ``spec`` when it is none of these.
+    """
+    from .config import PRESETS
+    from .mergedna.config import MergeDNAConfig
+    from .mergedna.config import PRESETS as MERGEDNA_PRESETS
+
+    if isinstance(spec, (LDARNetConfig, MergeDNAConfig)):
+        return spec
+    text = str(spec)
+    path = Path(text)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+        if not path.is_file():
+            raise ValueError(f"{spec}: a checkpoint folder needs a {CONFIG_NAME}")
+    if path.is_file():
+        try:
+            return read_config(path)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: {err}") from None
+    if text in PRESETS:
+        return LDARNetConfig.preset(text)
+    if text in MERGEDNA_PRESETS:
+        return MergeDNAConfig.preset(text)
+    raise ValueError(f"config {text!r} is neither a preset ({', '.join(sorted([*PRESETS, *MERGEDNA_PRESETS]))}) "
+                     "nor an existing JSON file or checkpoint folder")
+
+
 def load(directory: str | Path, map_location="cpu") -> tuple[LDARNetConfig, dict[str, torch.Tensor]]:
     directory = Path(directory)
     if not directory.is_dir():

@@ -98,6 +98,7 @@ class LDARNetConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.arch_layout = copy.deepcopy(self.arch_layout)
         levels = layout_levels(self.arch_layout)
         n_levels, n_stages = len(levels), len(levels) - 1
@@ -208,6 +209,45 @@ class LDARNetConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.ratio_loss_weight < 0:
             raise ValueError(f"ratio_loss_weight={self.ratio_loss_weight} must be >= 0")
+
+
+# the JSON types each field accepts: a scalar kind, or ("list of", kind) for per-level/per-stage lists
+# (a single value is broadcast); "number" is int or float. bool is never taken for a number.
+_FIELD_KINDS = {
+    "arch_layout": "layout", "d_model": ("list of", "int"), "d_intermediate": ("list of", "int"),
+    "vocab_size": "int", "d_state": "int", "d_conv": "int", "expand": "int", "headdim": "int", "chunk_size": "int",
+    "num_heads": ("list of", "int"), "rotary_emb_dim": ("list of", "int"), "window_size": ("list of", "int"),
+    "router": ("list of", "str"), "target_ratio": ("list of", "number"), "fusion": "str",
+    "dechunk_reverse_gate": "str", "ratio_loss_weight": "number", "mask_protection": "bool",
+    "masked_residual_gating": "bool", "norm_eps": "number", "initializer_range": "number",
+}
+_KIND_TEXT = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false"}
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, {"int": int, "number": (int, float), "str": str}[kind])
+
+
+def _check_types(config: "LDARNetConfig") -> None:
+    """One ValueError naming the first field whose value has the wrong JSON type (e.g. norm_eps "1e-5")."""
+    for f in dataclasses.fields(config):
+        kind, value = _FIELD_KINDS.get(f.name), getattr(config, f.name)
+        if kind is None:  # a field added without a declared kind is checked by _validate alone
+            continue
+        if kind == "layout":
+            ok = isinstance(value, (list, tuple))
+            want = "a list (e.g. [\"m3t1\", [\"M10\"], \"m4\"])"
+        elif isinstance(kind, tuple):
+            ok = _is(kind[1], value) or (isinstance(value, (list, tuple)) and all(_is(kind[1], v) for v in value))
+            want = f"{_KIND_TEXT[kind[1]]} or a list of them"
+        else:
+            ok, want = _is(kind, value), _KIND_TEXT[kind]
+        if not ok:
+            raise ValueError(f"config field {f.name!r} must be {want}, got {value!r} ({type(value).__name__})")
 
 
 def _broadcast(name: str, value: Any, n: int, unit: str) -> list:

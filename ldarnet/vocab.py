@@ -31,6 +31,7 @@ BASE_IDS = (A_ID, C_ID, G_ID, T_ID)
 
 #: complement of every id: A<->T, C<->G, and N, [MASK], [PAD] map to themselves.
 COMPLEMENT = torch.tensor([T_ID, G_ID, C_ID, A_ID, N_ID, MASK_ID, PAD_ID], dtype=torch.long)
+_COMPLEMENT_NP = COMPLEMENT.numpy()
 
 _IUPAC_AMBIGUOUS = "RYSWKMBDHVN"
 _LOOKUP = np.full(256, -1, dtype=np.int64)
@@ -123,15 +124,28 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
 
 
-def reverse_complement(ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Reverse-complement token ids of shape (L,) or (B, L).
+def reverse_complement(ids, attention_mask: torch.Tensor | None = None):
+    """Reverse-complement token ids of shape (L,) or (B, L): a torch tensor, or a numpy array (same type back).
 
     With ``attention_mask`` (B, L), each row is reversed within its valid length and its pads
-    stay on the right. Applying the function twice gives back the input.
+    stay on the right (tensors only). Applying the function twice gives back the input. For
+    sequence text use :func:`reverse_complement_text`.
     """
+    if isinstance(ids, np.ndarray):
+        if attention_mask is not None:
+            raise ValueError("reverse_complement: attention_mask goes with torch tensors, not numpy arrays")
+        return np.ascontiguousarray(_COMPLEMENT_NP[ids][..., ::-1])
     comp = COMPLEMENT.to(ids.device)[ids]
     if ids.dim() == 1:
         return comp.flip(0)
     if attention_mask is None:
         return comp.flip(1)
     return reverse_within_length(comp, attention_mask.sum(dim=1))
+
+# IUPAC codes complement too (R=A/G <-> Y=C/T, K <-> M, B <-> V, D <-> H; S, W, N self); case is kept
+_TEXT_COMPLEMENT = str.maketrans("ACGTUNRYKMBVDHSWacgtunrykmbvdhsw", "TGCAANYRMKVBHDSWtgcaanyrmkvbhdsw")
+
+
+def reverse_complement_text(sequence: str) -> str:
+    """Reverse complement of DNA text (IUPAC-aware, case kept; U reads as T). For token ids: :func:`reverse_complement`."""
+    return sequence.translate(_TEXT_COMPLEMENT)[::-1]

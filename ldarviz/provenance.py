@@ -16,14 +16,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from ldarnet.checkpoint import file_sha256 as _file_sha256
+import ldarnet
 
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_HASH_CACHE: dict[tuple, str] = {}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -34,16 +33,22 @@ def file_sha256(path: str | os.PathLike) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _HASH_CACHE:
-        _HASH_CACHE[key] = _file_sha256(path)
+        _HASH_CACHE[key] = ldarnet.file_sha256(path)
     return _HASH_CACHE[key]
 
 
 def checkpoint_hash(checkpoint: str | os.PathLike) -> str:
-    """SHA-256 of a checkpoint's weights: ``model.safetensors`` inside a directory, or the file itself."""
+    """Content hash of a checkpoint (``ldarnet.checkpoint_sha256``: tensors in name order plus the config),
+    for a folder or its ``model.safetensors``; cached per weights/config size and mtime within a process."""
     path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "model.safetensors"
-    return file_sha256(path)
+    weights = path / "model.safetensors" if path.is_dir() else path
+    if not weights.is_file():
+        raise FileNotFoundError(f"cannot hash checkpoint {checkpoint}: no {weights.name}")
+    key = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns)
+                for f in (weights, weights.parent / "config.json") if f.is_file())
+    if key not in _HASH_CACHE:
+        _HASH_CACHE[key] = ldarnet.checkpoint_sha256(path)
+    return _HASH_CACHE[key]
 
 
 def _input_hashes(inputs) -> dict[str, str]:
@@ -139,19 +144,6 @@ def attach(table: pd.DataFrame, record: dict | None) -> pd.DataFrame:
     return table
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def sidecar_path(path: str | os.PathLike) -> Path:
     """``<path>.provenance.json``."""
     return Path(str(path) + ".provenance.json")
@@ -162,8 +154,8 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, record: dict | Non
     path = Path(path)
     record = merge_provenance(table.attrs.get("provenance"), record)
     sep = "\t" if path.suffix == ".tsv" else ","
-    _atomic_write(path, lambda tmp: table.to_csv(tmp, sep=sep, index=False))
-    _atomic_write(sidecar_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    ldarnet.atomic_write(path, lambda tmp: table.to_csv(tmp, sep=sep, index=False))
+    ldarnet.atomic_write(sidecar_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return path
 
 
@@ -192,8 +184,8 @@ def save_figure(fig, path: str | os.PathLike, record: dict | None = None) -> Pat
     fmt = path.suffix.lstrip(".").lower() or "png"
     key = {"pdf": "Subject", "svg": "Description", "png": "Description"}.get(fmt)
     metadata = {key: text} if key else None
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, metadata=metadata, bbox_inches="tight"))
-    _atomic_write(sidecar_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    ldarnet.atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, metadata=metadata, bbox_inches="tight"))
+    ldarnet.atomic_write(sidecar_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return path
 
 

@@ -6,20 +6,10 @@ Sequence inputs (FASTA path, pyfaidx Fasta or dict of name -> str) are read by
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from ldarnet.genome import sequence_source  # noqa: F401  (the one reader of sequence inputs; the analyses import it from here)
-
-#: byte -> base code: A 0, C 1, G 2, T 3, anything else -1
-BASE_CODES = np.full(256, -1, dtype=np.int8)
-for _k, _b in enumerate("ACGT"):
-    BASE_CODES[ord(_b)] = BASE_CODES[ord(_b.lower())] = _k
-
-
-def base_codes(sequence: str) -> np.ndarray:
-    """(L,) int8 codes of a sequence: A 0, C 1, G 2, T 3, other (N, IUPAC) -1."""
-    return BASE_CODES[np.frombuffer(sequence.encode("latin-1", errors="replace"), dtype=np.uint8)]
+# the one reader of sequence inputs and the one base coder; the analyses import them from here
+from ldarnet.genome import BASE_CODES, base_codes, sequence_source  # noqa: F401
 
 
 def one_hot(sequence: str) -> np.ndarray:

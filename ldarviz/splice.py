@@ -1,18 +1,9 @@
 """Splice sites from an annotation, and controls matched on GC and window length.
 
-Junction convention (both strands): ``junction`` is the 0-based forward-strand index of the base
-just right of the exon-intron boundary, so the boundary lies between ``junction - 1`` and
-``junction``. A boundary mask value ``mask[junction]`` (a chunk starting there) marks a cut exactly at
-the junction. For an intron ``[a, b)``:
-
-========  ======  ==========  ==========================================
-kind      strand  junction    dinucleotide (read on the transcript strand)
-========  ======  ==========  ==========================================
-donor     ``+``   ``a``       ``seq[a:a+2]`` (GT when canonical)
-acceptor  ``+``   ``b``       ``seq[b-2:b]`` (AG)
-donor     ``-``   ``b``       revcomp ``seq[b-2:b]`` (GT)
-acceptor  ``-``   ``a``       revcomp ``seq[a:a+2]`` (AG)
-========  ======  ==========  ==========================================
+Junction convention (both strands, shared with ``ldarnet make-task``): see ``ldarnet.genome.splice``.
+``junction`` is the 0-based forward-strand index of the base just right of the exon-intron
+boundary, so a boundary mask value ``mask[junction]`` (a chunk starting there) marks a cut exactly
+at the junction.
 """
 
 from __future__ import annotations
@@ -22,19 +13,14 @@ import os
 import numpy as np
 import pandas as pd
 
-from ldarnet.genome import check_within_records, introns, read_annotation
+from ldarnet.genome import (CANONICAL, candidate_junctions, check_within_records, junction_dinucleotides, read_annotation,
+                            splice_junctions)
 
 from .matching import match_on_gc, record_cumsums, warn_unmatched, window_stats
 from .provenance import attach, make_provenance
 from .sequences import sequence_source
 
 SITE_COLUMNS = ["seq_id", "kind", "strand", "junction", "dinucleotide"]
-CANONICAL = {"donor": "GT", "acceptor": "AG"}
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
-def _revcomp(seq: str) -> str:
-    return seq.translate(_COMPLEMENT)[::-1]
 
 
 def _as_annotation(annotation) -> pd.DataFrame:
@@ -74,28 +60,19 @@ def splice_sites(annotation, fasta) -> pd.DataFrame:
     lengths, fetch = sequence_source(fasta)
     fasta_name = str(fasta) if isinstance(fasta, (str, os.PathLike)) else "the sequences"
     check_within_records(ann, lengths, fasta_name)
-    intr = introns(ann)
-    intr = intr[intr["strand"].isin(["+", "-"])]
+    junctions = splice_junctions(ann)
     order = {name: k for k, name in enumerate(lengths)}
     parts = []
-    for name, group in intr.groupby("seq_id", sort=False):
-        group = group.drop_duplicates(["start", "end", "strand"])
+    for name, group in junctions.groupby("seq_id", sort=False):
         seq = fetch(name, 0, lengths[name])
-        a, b = group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64)
-        plus = group["strand"].to_numpy() == "+"
-        left = [seq[i:i + 2] for i in a]     # first two intron bases (forward)
-        right = [seq[j - 2:j] for j in b]    # last two intron bases (forward)
-        donor = np.where(plus, left, [_revcomp(s) for s in right])
-        acceptor = np.where(plus, right, [_revcomp(s) for s in left])
-        strand = np.where(plus, "+", "-")
-        parts.append(pd.DataFrame({"seq_id": name, "kind": "donor", "strand": strand,
-                                   "junction": np.where(plus, a, b), "dinucleotide": donor}))
-        parts.append(pd.DataFrame({"seq_id": name, "kind": "acceptor", "strand": strand,
-                                   "junction": np.where(plus, b, a), "dinucleotide": acceptor}))
+        dinucleotide = pd.Series("", index=group.index, dtype=object)
+        for (kind, strand), rows in group.groupby(["kind", "strand"], sort=False):
+            dinucleotide.loc[rows.index] = junction_dinucleotides(seq, kind, strand, rows["junction"].to_numpy())
+        parts.append(group.assign(dinucleotide=dinucleotide))
     if not parts:
         table = pd.DataFrame({c: pd.Series(dtype=object if c != "junction" else np.int64) for c in SITE_COLUMNS})
     else:
-        table = pd.concat(parts, ignore_index=True).drop_duplicates(["seq_id", "kind", "strand", "junction"])
+        table = pd.concat(parts, ignore_index=True)
         table = table.assign(_o=table["seq_id"].map(order)).sort_values(["_o", "junction", "kind", "strand"], kind="stable")
         table = table.drop(columns="_o").reset_index(drop=True)
     table["junction"] = table["junction"].astype(np.int64)
@@ -110,19 +87,6 @@ def canonical_fractions(sites: pd.DataFrame) -> dict[str, float]:
         rows = sites[sites["kind"] == kind]
         out[kind] = float((rows["dinucleotide"] == motif).mean()) if len(rows) else float("nan")
     return out
-
-
-def _candidate_junctions(codes: np.ndarray, kind: str, strand: str) -> np.ndarray:
-    """Forward junction indices whose flanking intron bases spell the canonical dinucleotide."""
-    a, c, g, t = 0, 1, 2, 3
-    x, y = codes[:-1], codes[1:]  # pair starting at i: (codes[i], codes[i+1])
-    if (kind, strand) == ("donor", "+"):      # seq[j:j+2] == GT
-        return np.flatnonzero((x == g) & (y == t))
-    if (kind, strand) == ("acceptor", "+"):   # seq[j-2:j] == AG
-        return np.flatnonzero((x == a) & (y == g)) + 2
-    if (kind, strand) == ("donor", "-"):      # seq[j-2:j] == AC
-        return np.flatnonzero((x == a) & (y == c)) + 2
-    return np.flatnonzero((x == c) & (y == t))  # acceptor, -: seq[j:j+2] == CT
 
 
 def matched_controls(sites: pd.DataFrame, fasta, n_per_site: int = 1, gc_bin_width: float = 0.02,
@@ -182,7 +146,7 @@ def matched_controls(sites: pd.DataFrame, fasta, n_per_site: int = 1, gc_bin_wid
             for strand in "+-":
                 if not ((in_record["kind"] == kind) & (in_record["strand"] == strand)).any():
                     continue
-                cand = _candidate_junctions(codes, kind, strand)
+                cand = candidate_junctions(codes, kind, strand)
                 cand = cand[~np.isin(cand, taken)]
                 cgc, cwin, cn = window_stats(gc_cum, acgt_cum, cand, window)
                 keep = cn <= max_n_fraction

@@ -74,3 +74,69 @@ def test_classification_head_pools_and_conjoins():
         torch.testing.assert_close(clf(ids, mask), clf(reverse_complement(ids, mask), mask), atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="pooling"):
         LDARNetForSequenceClassification(_model(), num_labels=2, pooling="attention")
+
+
+# -- content hash and where weights came from -----------------------------------------------------
+
+def _save(folder, state: dict, metadata: dict, config_text: str) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    save_file(state, str(folder / "model.safetensors"), metadata=metadata)
+    (folder / "config.json").write_text(config_text)
+
+
+def test_checkpoint_sha256_is_the_content_not_the_file(tmp_path):
+    import json
+
+    from ldarnet import checkpoint_sha256, file_sha256
+
+    model = _model()
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    config = json.loads(model.config.to_json())
+    _save(tmp_path / "a", state, {"format": "pt", "model": "ldarnet"}, json.dumps(config))
+    # the same weights saved by another run: tensors inserted in reverse order, metadata keys in another
+    # order and one more metadata entry, config keys reordered and indented
+    _save(tmp_path / "b", dict(reversed(list(state.items()))), {"run": "2", "model": "ldarnet", "format": "pt"},
+          json.dumps(dict(reversed(list(config.items()))), indent=4) + "\n")
+    a, b = checkpoint_sha256(tmp_path / "a"), checkpoint_sha256(tmp_path / "b")
+    assert len(a) == 64 and a == b
+    assert file_sha256(tmp_path / "a" / "model.safetensors") != file_sha256(tmp_path / "b" / "model.safetensors")
+    assert checkpoint_sha256(tmp_path / "a" / "model.safetensors") == a  # the file in its folder: same identity
+
+    changed = dict(state)
+    name = sorted(changed)[0]
+    changed[name] = changed[name].clone()
+    changed[name].view(-1)[0] += 1e-3
+    _save(tmp_path / "c", changed, {"format": "pt"}, json.dumps(config))
+    assert checkpoint_sha256(tmp_path / "c") != a
+    _save(tmp_path / "d", state, {"format": "pt"}, json.dumps({**config, "norm_eps": 1e-6}))
+    assert checkpoint_sha256(tmp_path / "d") != a
+    recast = {k: v.to(torch.float64) if v.is_floating_point() else v for k, v in state.items()}
+    _save(tmp_path / "e", recast, {"format": "pt"}, json.dumps(config))
+    assert checkpoint_sha256(tmp_path / "e") != a  # same values, other dtype: other weights
+
+
+def test_from_pretrained_and_load_pretrained_record_their_source(tmp_path):
+    from ldarnet import checkpoint_sha256, load_pretrained
+
+    _model().save_pretrained(tmp_path / "ckpt")
+    expected = {"path": str(tmp_path / "ckpt"), "sha256": checkpoint_sha256(tmp_path / "ckpt")}
+    assert LDARNet.from_pretrained(tmp_path / "ckpt").source == expected
+    loaded = load_pretrained(tmp_path / "ckpt")
+    assert isinstance(loaded, LDARNet) and loaded.source == expected
+    assert _model().source is None  # random weights say so
+
+
+def test_load_pretrained_fails_clearly_never_random_weights(tmp_path):
+    from ldarnet import load_pretrained
+
+    with pytest.raises(ValueError, match="nope.*does not exist"):
+        load_pretrained(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty has no config.json"):
+        load_pretrained(tmp_path / "empty")
+    _model().save_pretrained(tmp_path / "bad")
+    (tmp_path / "bad" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        load_pretrained(tmp_path / "bad")

@@ -69,3 +69,33 @@ def test_unknown_preset_field_and_json_errors(tmp_path):
     bad.write_text(json.dumps({"arch_layout": ["m1", ["M1"], "m1"], "colour": 3}))
     with pytest.raises(ValueError, match="colour"):
         LDARNetConfig.from_json(bad)
+
+
+@pytest.mark.parametrize("field,value,kind", [
+    ("norm_eps", "1e-5", "a number"), ("d_state", 16.0, "an integer"), ("d_model", [64, "96"], "an integer"),
+    ("mask_protection", "false", "true or false"), ("fusion", 1, "a string"), ("target_ratio", [True], "a number"),
+    ("arch_layout", "m1", "a list"),
+])
+def test_every_field_is_type_checked_with_one_error_naming_it(field, value, kind):
+    with pytest.raises(ValueError, match=rf"config field '{field}' must be {kind}"):
+        LDARNetConfig.preset("ldarnet-tiny", **{field: value})
+
+
+def test_a_string_norm_eps_in_config_json_is_one_cli_error_line(tmp_path, capsys):
+    import torch
+
+    from ldarnet import LDARNet
+    from ldarnet.cli import main
+
+    torch.manual_seed(0)
+    LDARNet(LDARNetConfig.preset("ldarnet-tiny")).save_pretrained(tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, "norm_eps": "1e-5"}))
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">r\n" + "ACGT" * 50 + "\n")
+    code = main(["boundaries", "--checkpoint", str(tmp_path / "ckpt"), "--fasta", str(fasta),
+                 "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert "config.json" in err and "'norm_eps' must be a number, got '1e-5' (str)" in err

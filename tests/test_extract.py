@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -357,3 +358,86 @@ def test_trained_model_default_tiling_matches_one_long_window():
     probs, masks = extract_boundaries(model, {"x": seq}, return_mask=True)
     np.testing.assert_allclose(probs["x"].astype(np.float32), whole.boundary_prob[0].numpy(), rtol=0, atol=1e-3)
     assert (masks["x"] != whole.boundary_mask[0].numpy()).sum() <= 2  # only a p within float error of 0.5 may flip
+
+
+@pytest.mark.slow
+def test_boundaries_killed_mid_run_leaves_no_final_file_and_a_rerun_cleans_up(tiny, tmp_path):
+    """SIGKILL a real `ldarnet boundaries` while it writes; the rerun into the same prefix removes the
+    dead run's temporaries and writes complete outputs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ldarnet.cli import main
+
+    tiny.save_pretrained(tmp_path / "ckpt")
+    rng = np.random.default_rng(11)
+    lengths = {"chr1": 150_000, "chr2": 60_000}
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text("".join(f">{name}\n{real_dna(rng, n)}\n" for name, n in lengths.items()))
+    out = tmp_path / "tracks" / "run"
+    argv = ["boundaries", "--checkpoint", str(tmp_path / "ckpt"), "--fasta", str(fasta), "--out", str(out),
+            "--window", "512", "--overlap", "64", "--batch-size", "1", "--threads", "1", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "ldarnet.cli", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    partial = out.parent / f".run.bedgraph.{proc.pid}.partial"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial.exists() and partial.stat().st_size > 0:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-1000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = sorted(p.name for p in out.parent.iterdir())
+    assert partial.name in left and partial.stat().st_size > 0  # data only under a hidden temporary name
+    assert not any(name in left for name in ("run.bedgraph", "run.chunks.bed", "run.json"))
+
+    assert main(argv) == 0
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == ["run.bedgraph", "run.chunks.bed", "run.json"]
+    covered = {name: 0 for name in lengths}
+    for line in (out.parent / "run.bedgraph").read_text().splitlines():
+        chrom, start, end, _ = line.split("\t")
+        covered[chrom] += int(end) - int(start)
+    assert covered == lengths
+    assert json.loads((out.parent / "run.json").read_text())["bases"] == sum(lengths.values())
+
+
+def test_sigterm_during_boundaries_removes_the_temporaries(tiny, tmp_path):
+    """SIGTERM is turned into a clean exit (143): the writer's cleanup runs, nothing is left behind."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from ldarnet.cli import main
+
+    tiny.save_pretrained(tmp_path / "ckpt")
+    rng = np.random.default_rng(12)
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text(f">chr1\n{real_dna(rng, 150_000)}\n")
+    out = tmp_path / "tracks" / "run"
+    partial = out.parent / f".run.bedgraph.{os.getpid()}.partial"
+
+    def terminate_once_writing() -> None:  # only while the writer runs, i.e. while the command's handler is set
+        for _ in range(6000):
+            if partial.exists():
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    timer = threading.Thread(target=terminate_once_writing, daemon=True)
+    previous = signal.getsignal(signal.SIGTERM)
+    timer.start()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["boundaries", "--checkpoint", str(tmp_path / "ckpt"), "--fasta", str(fasta), "--out", str(out),
+                  "--window", "512", "--overlap", "64", "--batch-size", "1", "--threads", "1", "--no-progress"])
+    finally:
+        timer.join()
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == previous
+    assert sorted(p.name for p in out.parent.iterdir()) == []

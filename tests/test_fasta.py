@@ -104,3 +104,13 @@ def test_corrupt_and_truncated_gzip_leave_nothing_behind(tmp_path, cache):
         assert name in str(info.value)
     leftovers = list(cache.iterdir()) if cache.exists() else []
     assert leftovers == []
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_duplicate_record_names_name_the_file_and_line(tmp_path, cache, compress):
+    text = ">chr1 first\nACGTACGT\n>chr2\nAC\nGT\n>chr1 again\nGGGG\n"
+    path = tmp_path / ("dup.fa.gz" if compress else "dup.fa")
+    path.write_bytes(gzip.compress(text.encode()) if compress else text.encode())
+    for _ in range(2):  # building the index, then with any index already there
+        with pytest.raises(FastaError, match=r"dup\.fa(\.gz)?, line 6: duplicate record name 'chr1' \(first used on line 1\)"):
+            open_fasta(path, cache_dir=cache, quiet=True)

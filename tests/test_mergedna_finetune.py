@@ -2,7 +2,8 @@
 
 import torch
 
-from ldarnet.finetune.models import classifier_factory, resolve_config
+from ldarnet import resolve_config
+from ldarnet.finetune.models import classifier_factory
 from ldarnet.mergedna import MergeDNA, MergeDNAConfig
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ldarnet import reverse_complement_text
 from ldarnet.genome import introns, read_annotation, transcripts
 from ldarnet.finetune import load_csv
 from ldarnet.commands import make_task as make_task_command
@@ -16,7 +17,6 @@ from ldarnet.finetune.tasks import build_task, promoter_task, splice_site_task
 DATA = Path(__file__).resolve().parents[1] / "data"
 ATH_FA, ATH_GFF = DATA / "athal_chr1_1000000_1200000.fa", DATA / "athal_chr1_1000000_1200000.gff3"
 YEAST_FA, YEAST_GFF = DATA / "scer_chrI.fa", DATA / "scer_chrI.gff3"
-_RC = str.maketrans("ACGTN", "TGCAN")
 
 
 def _genome(path: Path) -> str:
@@ -43,7 +43,7 @@ def acceptors():
 def test_windows_are_the_genome_read_on_their_strand(athal, donors):
     for row in donors.sample(40, random_state=0).itertuples():
         forward = athal[row.start:row.end]
-        assert row.sequence == (forward if row.strand == "+" else forward.translate(_RC)[::-1])
+        assert row.sequence == (forward if row.strand == "+" else reverse_complement_text(forward))
         assert row.end - row.start == 100
 
 
@@ -139,7 +139,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         splice_site_task(ATH_FA, ATH_GFF, site="branch")
     other = tmp_path / "renamed.fa"
     other.write_text(">chrZ\n" + "ACGT" * 100 + "\n")
-    with pytest.raises(ValueError, match="none of its sequence names"):
+    with pytest.raises(ValueError, match=r"gff3, line 4: record 'NC_003070.9_1000000_1200000' is not in .*renamed.fa"):
         promoter_task(other, ATH_GFF)
     with pytest.raises(ValueError, match="no stranded introns"):
         gff = tmp_path / "single_exon.gff3"
@@ -148,3 +148,61 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         splice_site_task(other, gff)
     with pytest.raises(ValueError, match="fits inside"):
         promoter_task(other, tmp_path / "single_exon.gff3", window=400)
+
+
+# -- features outside the FASTA (issue 8) -------------------------------------------------------------
+
+def _gff_with_a_stray_feature(tmp_path, seq_id: str, start: int, end: int) -> Path:
+    text = ATH_GFF.read_text().rstrip("\n").split("\n")
+    n = len(text) + 1
+    text.append(f"{seq_id}\tx\tgene\t{start}\t{end}\t.\t+\t.\tID=stray")
+    path = tmp_path / "stray.gff3"
+    path.write_text("\n".join(text) + "\n")
+    return path, n
+
+
+@pytest.mark.parametrize("where", ["missing_record", "past_the_end"])
+def test_make_task_names_the_feature_outside_the_fasta_or_skips_it(tmp_path, capsys, where):
+    if where == "missing_record":
+        gff, line = _gff_with_a_stray_feature(tmp_path, "chrNotThere", 10, 90)
+        message = rf"stray.gff3, line {line}: record 'chrNotThere' is not in"
+    else:
+        gff, line = _gff_with_a_stray_feature(tmp_path, "NC_003070.9_1000000_1200000", 199_990, 200_500)
+        message = rf"stray.gff3, line {line}: gene ends at 200500 .*beyond the end of record"
+    with pytest.raises(ValueError, match=message):
+        splice_site_task(ATH_FA, gff, site="donor", window=100)
+    parser = argparse.ArgumentParser()
+    make_task_command.register(parser.add_subparsers())
+    out = tmp_path / "t.csv"
+    args = parser.parse_args(["make-task", "donor", "--fasta", str(ATH_FA), "--annotation", str(gff),
+                              "--out", str(out), "--window", "100"])
+    with pytest.raises(ValueError, match=message):
+        args.func(args)
+    assert not out.exists()
+    args = parser.parse_args(["make-task", "donor", "--fasta", str(ATH_FA), "--annotation", str(gff),
+                              "--out", str(out), "--window", "100", "--skip-outside"])
+    assert args.func(args) == 0
+    assert "skipped 1 annotation feature(s) outside the FASTA records" in capsys.readouterr().err
+    assert len(load_csv(out)) > 0
+
+
+def test_make_task_and_ldarviz_splice_share_one_junction_convention(donors, acceptors):
+    """Every make-task positive is centred on a junction of ldarviz.splice_sites, read alike."""
+    from ldarnet.genome import oriented_first_base
+    from ldarviz import splice_sites
+
+    sites = splice_sites(ATH_GFF, ATH_FA)
+    for kind, table in (("donor", donors), ("acceptor", acceptors)):
+        true = sites[sites["kind"] == kind]
+        centre = oriented_first_base(true["junction"], true["strand"])
+        expected = set(zip(true["strand"], centre))
+        pos = table[table["label"] == 1]
+        # a window's centre (index W // 2 of the oriented sequence) in forward coordinates
+        got = set(zip(pos["strand"], np.where(pos["strand"] == "+", pos["start"] + 50, pos["end"] - 1 - 50)))
+        assert got and got <= expected and len(got) >= 0.95 * len(expected)
+        # the dinucleotide make-task reads at the centre is the one ldarviz reports for that junction
+        dinuc = dict(zip(zip(true["strand"], centre), true["dinucleotide"]))
+        for row in pos.itertuples():
+            key = (row.strand, row.start + 50 if row.strand == "+" else row.end - 1 - 50)
+            read = row.sequence[50:52] if kind == "donor" else row.sequence[48:50]
+            assert read == dinuc[key]

@@ -7,6 +7,7 @@ loads the checkpoint and records what was run.
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 
@@ -39,6 +40,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
@@ -63,13 +68,19 @@ def run(args: argparse.Namespace) -> int:
     if not segments:
         raise ValueError(f"FASTA {args.fasta} has no non-empty records")
     pieces = iter_boundaries(model, segments, fetch, **tiling, device=args.device, progress=not args.no_progress)
-    summary = write_tracks(pieces, args.out)
+    # SIGTERM ends the run like Ctrl-C (exit 143), so the writers' cleanup runs and no temporary file stays;
+    # after SIGKILL, the next run into this prefix removes them (ldarnet.genome.remove_stale_partials)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        summary = write_tracks(pieces, args.out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - started
     record = {
         "command": "ldarnet boundaries", "ldarnet_version": __version__, **summary, "seconds": round(seconds, 3),
         "mean_chunk_length": round(summary["bases"] / max(summary["chunks"], 1), 4),
         **tiling, "device": str(args.device), "threads": torch.get_num_threads(),
-        "checkpoint": str(args.checkpoint), "checkpoint_sha256": file_sha256(Path(args.checkpoint) / "model.safetensors"),
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": model.source["sha256"],
         "fasta": str(args.fasta), "fasta_sha256": file_sha256(args.fasta),
         "bed": args.bed, "bed_sha256": file_sha256(args.bed) if args.bed else None,
     }

@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..finetune import classifier_factory, cross_validate, grid_search, hyperparameter_grid, load_csv, write_table
     from ..finetune.load import check_labels, load_fasta_classes
+    from ..checkpoint import checkpoint_sha256
     from ..io import atomic_write_json, run_logger
 
     started = time.monotonic()
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"{metric}: {summary.loc[metric, 'mean']:.4f} +- {summary.loc[metric, 'std']:.4f} over "
             f"{results['fold'].nunique()} fold(s)")
     record = {"task": task, "variant": variant, "options": {k: v for k, v in vars(args).items() if k != "func"},
+              "checkpoint_sha256": checkpoint_sha256(args.checkpoint) if args.checkpoint else None,
               "chosen_lr": lr, "chosen_batch_size": batch_size, "n_sequences": len(table), "num_labels": num_labels,
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),
               "summary": {m: {"mean": float(summary.loc[m, "mean"]), "std": float(summary.loc[m, "std"])}

@@ -30,6 +30,9 @@ coordinates. Annotations without UTRs put the TSS at the start codon.""")
                    help="bp between a negative and any true site (default: 2000 promoter, 50 splice)")
     p.add_argument("--gc-bin-width", type=float, default=0.05, help="GC bins for decoy matching (default: 0.05)")
     p.add_argument("--max-n-fraction", type=float, default=0.01, help="skip windows with more N (default: 0.01)")
+    p.add_argument("--skip-outside", action="store_true",
+                   help="skip annotation features whose record is missing from the FASTA or that run past its end "
+                        "(and print how many); without it such a feature is an error naming its line")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -37,7 +40,7 @@ coordinates. Annotations without UTRs put the TSS at the start codon.""")
 def run(args: argparse.Namespace) -> int:
     from ..finetune import build_task
 
-    options = {"max_n_fraction": args.max_n_fraction, "seed": args.seed}
+    options = {"max_n_fraction": args.max_n_fraction, "seed": args.seed, "skip_outside": args.skip_outside}
     if args.window is not None:
         options["window"] = args.window
     if args.min_distance is not None:
@@ -47,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         options.update(decoys_per_site=args.negatives_per_positive, gc_bin_width=args.gc_bin_width)
     table = build_task(args.task, args.fasta, args.annotation, args.out, **options)
+    if args.skip_outside:
+        print(f"skipped {table.attrs.get('skipped_outside', 0)} annotation feature(s) outside the FASTA records",
+              file=sys.stderr)
     counts = table["label"].value_counts().to_dict()
     print(f"wrote {args.out}: {counts.get(1, 0)} positive and {counts.get(0, 0)} negative windows of "
           f"{len(table['sequence'].iloc[0])} bp", file=sys.stderr)

@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..vocab import COMPLEMENT, N_ID, encode
-from ..genome.fasta import open_fasta
+from ..vocab import N_ID, encode, reverse_complement
+from ..genome import open_fasta
 from .masking import mask_tokens
 
 __all__ = ["WindowCorpus", "read_regions", "TRAIN", "VALIDATION"]
 
 TRAIN, VALIDATION = 0, 1
-_COMPLEMENT = COMPLEMENT.numpy()
 
 
 @dataclass
@@ -180,7 +179,7 @@ class WindowCorpus:
                              f"{self.max_tries} random draws; the file is (nearly) all N or --max-n is too strict")
         strand = "+"
         if split == TRAIN and rng.random() < self.rc_prob:
-            ids, strand = _COMPLEMENT[ids][::-1].copy(), "-"
+            ids, strand = reverse_complement(ids), "-"
         inputs, labels = mask_tokens(ids, rng, mask_prob=self.mask_prob)
         where = {"file": str(self.sources[s].path), "record": record, "start": start, "end": start + L, "strand": strand}
         return inputs, labels, where

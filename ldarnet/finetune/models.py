@@ -5,36 +5,15 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from ldarnet.checkpoint import load_pretrained, read_config
+from ldarnet.checkpoint import load_pretrained, resolve_config
 from ldarnet.config import LDARNetConfig
-from ldarnet.mergedna import PRESETS as MERGEDNA_PRESETS
 from ldarnet.mergedna import MergeDNA, MergeDNAConfig
 
-__all__ = ["classifier_factory", "resolve_config"]
-
-
-def resolve_config(spec: str | os.PathLike | LDARNetConfig | MergeDNAConfig) -> LDARNetConfig | MergeDNAConfig:
-    """A config from a preset name (``ldarnet-proxy``, ``mergedna-proxy``), a JSON file, a checkpoint folder, or as given."""
-    if isinstance(spec, (LDARNetConfig, MergeDNAConfig)):
-        return spec
-    text = str(spec)
-    path = Path(text)
-    if path.is_dir():
-        path = path / "config.json"
-        if not path.is_file():
-            raise ValueError(f"{spec}: a checkpoint folder needs a config.json")
-    if path.is_file():
-        return read_config(path)  # model_kind in the JSON picks LDARNet or MergeDNA
-    if text.endswith(".json"):
-        raise ValueError(f"config file {text} not found")
-    if text in MERGEDNA_PRESETS:
-        return MergeDNAConfig.preset(text)
-    return LDARNetConfig.preset(text)
+__all__ = ["classifier_factory"]
 
 
 def classifier_factory(

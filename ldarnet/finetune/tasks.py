@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..vocab import reverse_complement_text
 from .load import save_csv
 
 __all__ = ["promoter_task", "splice_site_task", "build_task", "TASKS"]
 
 TASKS = ("promoter", "donor", "acceptor")
-_COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 _COLUMNS = ["sequence", "label", "seq_id", "start", "end", "strand", "kind"]
 
 
@@ -43,6 +43,7 @@ def promoter_task(
     min_distance: int = 2000,
     max_n_fraction: float = 0.01,
     seed: int = 0,
+    skip_outside: bool = False,
 ) -> pd.DataFrame:
     """TSS-centred promoter windows (label 1) vs random non-promoter windows (label 0).
 
@@ -67,10 +68,11 @@ def promoter_task(
         ``sequence, label, seq_id, start, end, strand, kind`` (``kind`` is ``tss`` or ``random``),
         positives first, each group sorted by position.
     """
-    from ldarnet.genome import read_annotation, transcripts
+    from ldarnet.genome import transcripts
 
     _check_window(window)
-    starts = transcripts(read_annotation(annotation))
+    features = _checked_annotation(fasta, annotation, skip_outside)
+    starts = transcripts(features)
     if starts.empty:
         raise ValueError(f"{annotation}: no transcripts with exons or CDS, so no TSS to centre windows on")
     tss = np.where(starts["strand"].to_numpy() == "-", starts["end"].to_numpy() - 1, starts["start"].to_numpy())
@@ -89,7 +91,9 @@ def promoter_task(
     negatives = _windows_at(genome, pd.concat(negatives), window, offset=window // 2, max_n=1.0, kind="random", label=0)
     if negatives.empty:
         raise ValueError(f"{fasta}: found no {window} bp window at least {min_distance} bp from every TSS")
-    return pd.concat([positives, negatives], ignore_index=True)[_COLUMNS]
+    table = pd.concat([positives, negatives], ignore_index=True)[_COLUMNS]
+    table.attrs["skipped_outside"] = features.attrs.get("skipped_outside", 0)
+    return table
 
 
 def splice_site_task(
@@ -103,6 +107,7 @@ def splice_site_task(
     min_distance: int = 50,
     max_n_fraction: float = 0.01,
     seed: int = 0,
+    skip_outside: bool = False,
 ) -> pd.DataFrame:
     """Annotated splice donor or acceptor windows (label 1) vs GC-matched GT/AG decoys (label 0).
 
@@ -111,11 +116,12 @@ def splice_site_task(
     site : {"donor", "acceptor"}
         Donors centre the window on the intron's first base (GT), acceptors on the exon's first base
         after the intron (AG just before the centre).
-    decoys_per_site : float
-        Decoy windows per true site.
+    decoys_per_site : int
+        Decoy windows per true site (a whole number).
     gc_bin_width : float
-        GC fractions are binned this finely; each bin gets ``decoys_per_site`` times as many decoys
-        as it has true sites. A bin short of candidates borrows from its nearest bins.
+        GC fractions are binned this finely; each true site gets ``decoys_per_site`` decoys from its
+        bin (``ldarnet.genome.match_on_gc``); a site whose bin runs short takes the unused
+        candidates nearest in GC.
     min_distance : int
         A decoy's dinucleotide lies at least this far from every annotated site of that kind.
     seed : int
@@ -127,36 +133,34 @@ def splice_site_task(
         ``sequence, label, seq_id, start, end, strand, kind`` (``kind`` is ``donor``/``acceptor``
         or ``decoy``). ``attrs["gc_match"]`` holds the mean GC of sites and decoys.
     """
-    from ldarnet.genome import introns, read_annotation
+    from ldarnet.genome import (CANONICAL, base_codes, candidate_junctions, match_on_gc, oriented_first_base,
+                                splice_junctions)
 
     if site not in ("donor", "acceptor"):
         raise ValueError(f"site={site!r}; choose 'donor' or 'acceptor'")
     _check_window(window)
     if not 0 < gc_bin_width <= 1:
         raise ValueError(f"gc_bin_width={gc_bin_width} must be in (0, 1]")
-    gaps = introns(read_annotation(annotation))
-    gaps = gaps[gaps["strand"].isin(["+", "-"])]
-    if gaps.empty:
+    if decoys_per_site < 1 or int(decoys_per_site) != decoys_per_site:
+        raise ValueError(f"decoys per site={decoys_per_site} must be a whole number >= 1")
+    features = _checked_annotation(fasta, annotation, skip_outside)
+    junctions = splice_junctions(features)
+    junctions = junctions[junctions["kind"] == site]
+    if junctions.empty:
         raise ValueError(f"{annotation}: no stranded introns (transcripts with two or more exons) to take splice sites from")
-    # the junction: the first intron base (donor) or first exon base after the intron (acceptor), per strand
-    plus = gaps["strand"].to_numpy() == "+"
-    if site == "donor":
-        pos = np.where(plus, gaps["start"].to_numpy(), gaps["end"].to_numpy() - 1)
-    else:
-        pos = np.where(plus, gaps["end"].to_numpy(), gaps["start"].to_numpy() - 1)
-    sites = pd.DataFrame({"seq_id": gaps["seq_id"], "pos": pos, "strand": gaps["strand"]}).drop_duplicates()
+    # the window centre: the first base after the boundary, read on the transcript strand
+    sites = pd.DataFrame({"seq_id": junctions["seq_id"].to_numpy(), "strand": junctions["strand"].to_numpy(),
+                          "pos": oriented_first_base(junctions["junction"], junctions["strand"])})
     genome = _read_records(fasta, annotation, sites["seq_id"].unique())
     positives = _windows_at(genome, sites, window, offset=window // 2, max_n=max_n_fraction, kind=site, label=1)
     if positives.empty:
         raise ValueError(f"{fasta}: no {site} window of {window} bp fits inside its record with <= {max_n_fraction:.0%} N")
-    motif = "GT" if site == "donor" else "AG"
-    # offset of the motif's first base from the window centre, on the oriented strand
-    shift = 0 if site == "donor" else -2
     candidates = []
     for seq_id, seq in genome.items():
         true = sites.loc[sites["seq_id"] == seq_id]
+        codes = base_codes(seq)
         for strand in ("+", "-"):
-            centres = _motif_centres(seq, motif, strand, shift)
+            centres = oriented_first_base(candidate_junctions(codes, site, strand), strand)
             taken = np.sort(true.loc[true["strand"] == strand, "pos"].to_numpy())
             centres = centres[_far_from(centres, taken, min_distance)]
             candidates.append(pd.DataFrame({"seq_id": seq_id, "pos": centres, "strand": strand}))
@@ -166,13 +170,16 @@ def splice_site_task(
     pool = pool.iloc[rng.permutation(len(pool))[: max(50 * len(positives), 1000)]]
     pool = _windows_at(genome, pool, window, offset=window // 2, max_n=max_n_fraction, kind="decoy", label=0)
     if pool.empty:
-        raise ValueError(f"{fasta}: no {motif} decoy window of {window} bp away from annotated {site}s")
-    decoys = pool.iloc[_match_gc(_gc(positives["sequence"]), _gc(pool["sequence"]), decoys_per_site,
-                                 gc_bin_width, rng)]
-    decoys = decoys.sort_values(["seq_id", "start"], kind="stable")
+        raise ValueError(f"{fasta}: no {CANONICAL[site]} decoy window of {window} bp away from annotated {site}s")
+    cells = {name: pd.DataFrame({"group": 0, "length": window, "gc": _gc(table["sequence"])})
+             for name, table in (("sites", positives), ("pool", pool))}
+    _, rows = match_on_gc(cells["sites"], cells["pool"], n_per_site=int(decoys_per_site), gc_bin_width=gc_bin_width,
+                          rng=rng, fill_nearest=True)
+    decoys = pool.iloc[np.sort(rows)].sort_values(["seq_id", "start"], kind="stable")
     table = pd.concat([positives, decoys], ignore_index=True)[_COLUMNS]
     table.attrs["gc_match"] = {"site_mean_gc": float(_gc(positives["sequence"]).mean()),
                                "decoy_mean_gc": float(_gc(decoys["sequence"]).mean())}
+    table.attrs["skipped_outside"] = features.attrs.get("skipped_outside", 0)
     return table
 
 
@@ -194,6 +201,14 @@ def build_task(task: str, fasta: str | os.PathLike, annotation: str | os.PathLik
 def _check_window(window: int) -> None:
     if not isinstance(window, int) or window < 4:
         raise ValueError(f"window={window!r} must be an integer of at least 4 bp")
+
+
+def _checked_annotation(fasta, annotation, skip_outside: bool) -> pd.DataFrame:
+    """The annotation with every feature inside a FASTA record: an error naming the first feature
+    outside (file and line), or with ``skip_outside`` those features dropped (count in ``attrs``)."""
+    from ldarnet.genome import check_within_records, read_annotation, record_lengths
+
+    return check_within_records(read_annotation(annotation), record_lengths(fasta), str(fasta), skip=skip_outside)
 
 
 def _read_records(fasta, annotation, names) -> dict[str, str]:
@@ -226,7 +241,7 @@ def _windows_at(genome: dict[str, str], sites: pd.DataFrame, window: int, *, off
         if text.count("N") > max_n * window:
             continue
         if strand == "-":
-            text = text.translate(_COMPLEMENT)[::-1]
+            text = reverse_complement_text(text)
         rows.append((text, label, seq_id, int(start), int(end), strand, kind))
     return pd.DataFrame.from_records(rows, columns=_COLUMNS)
 
@@ -271,43 +286,6 @@ def _far_from(points: np.ndarray, sites: np.ndarray, distance: int) -> np.ndarra
     return np.minimum(left, right) >= distance
 
 
-def _motif_centres(seq: str, motif: str, strand: str, shift: int) -> np.ndarray:
-    """Forward positions of window centres for every ``motif`` occurrence read on ``strand``.
-
-    On ``+`` the motif's first base sits at ``centre + shift``; on ``-`` the reverse-complemented
-    motif is searched and the oriented index maps back to forward coordinates.
-    """
-    raw = np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)
-    target = motif if strand == "+" else motif.translate(_COMPLEMENT)[::-1]
-    hits = np.flatnonzero((raw[:-1] == ord(target[0])) & (raw[1:] == ord(target[1])))
-    if strand == "+":
-        return hits - shift
-    # oriented motif base 0 is forward hits + 1; oriented index (centre + shift) <-> forward pos - shift
-    return hits + 1 + shift
-
-
 def _gc(sequences: pd.Series) -> np.ndarray:
     text = sequences.to_numpy()
     return np.array([(s.count("G") + s.count("C")) / max(len(s) - s.count("N"), 1) for s in text])
-
-
-def _match_gc(site_gc: np.ndarray, pool_gc: np.ndarray, per_site: float, width: float,
-              rng: np.random.Generator) -> np.ndarray:
-    """Indices into the pool, drawn without replacement so each GC bin holds ``per_site`` x its sites."""
-    n_bins = int(np.ceil(1 / width)) + 1
-    site_bin = np.minimum((site_gc / width).astype(int), n_bins - 1)
-    pool_bin = np.minimum((pool_gc / width).astype(int), n_bins - 1)
-    free = {b: list(rng.permutation(np.flatnonzero(pool_bin == b))) for b in range(n_bins)}
-    wanted = np.bincount(site_bin, minlength=n_bins) * per_site
-    picked = []
-    for b in np.argsort(-wanted, kind="stable"):
-        need = int(round(wanted[b]))
-        # nearest bins first when this one runs out
-        for nb in sorted(range(n_bins), key=lambda x: (abs(x - b), x)):
-            take = free[nb][:need]
-            free[nb] = free[nb][need:]
-            picked += take
-            need -= len(take)
-            if need <= 0:
-                break
-    return np.array(sorted(picked), dtype=np.int64)

@@ -13,22 +13,23 @@ the CLI and the fine-tuning task builders use these names. All coordinates are 0
 - :mod:`.gc`: window GC content and the one GC matcher (:func:`match_on_gc`).
 """
 
-from .annotation import cds, check_within_records, exons, first_promoter, genes, introns, read_annotation, transcripts, utrs
+from .annotation import (cds, check_within_records, exons, first_promoter, genes, introns, outside_records, read_annotation,
+                         transcripts, utrs)
 from .fasta import FastaError, fasta_cache_dir, open_fasta, record_lengths, resolve_fasta
 from .gc import BASE_CODES, base_codes, match_on_gc, record_cumsums, window_stats
 from .regions import Segment, read_regions, sequence_source, whole_records
 from .splice import (CANONICAL, JUNCTION_COLUMNS, candidate_junctions, junction_dinucleotides, oriented_first_base,
                      splice_junctions)
 from .tiling import Piece, check_tiling, default_tiling, iter_boundaries, plan_windows
-from .tracks import write_tracks
+from .tracks import remove_stale_partials, write_tracks
 from .bigwig import bedgraph_to_bigwig, read_bedgraph, write_bigwig
 
 __all__ = [
     "FastaError", "open_fasta", "resolve_fasta", "record_lengths", "fasta_cache_dir",
-    "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records", "first_promoter",
+    "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records", "outside_records", "first_promoter",
     "Segment", "sequence_source", "whole_records", "read_regions",
     "Piece", "default_tiling", "check_tiling", "plan_windows", "iter_boundaries",
-    "write_tracks", "write_bigwig", "bedgraph_to_bigwig", "read_bedgraph",
+    "write_tracks", "remove_stale_partials", "write_bigwig", "bedgraph_to_bigwig", "read_bedgraph",
     "splice_junctions", "candidate_junctions", "junction_dinucleotides", "oriented_first_base", "CANONICAL",
     "JUNCTION_COLUMNS",
     "BASE_CODES", "base_codes", "record_cumsums", "window_stats", "match_on_gc",

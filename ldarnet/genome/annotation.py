@@ -334,22 +334,37 @@ def utrs(annotation: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def check_within_records(annotation: pd.DataFrame, lengths: dict[str, int], fasta_name: str = "the FASTA") -> None:
-    """Raise ValueError unless every feature's record exists and the feature lies inside it.
+def outside_records(annotation: pd.DataFrame, lengths: dict[str, int]) -> np.ndarray:
+    """(n,) bool: True for each feature whose record is missing from ``lengths`` or that ends past the record's end."""
+    record_length = annotation["seq_id"].map(lengths)
+    known = record_length.notna().to_numpy()
+    beyond = np.zeros(len(annotation), dtype=bool)
+    beyond[known] = annotation["end"].to_numpy()[known] > record_length.to_numpy()[known]
+    return ~known | beyond
 
-    The message names the annotation file and line of the first offending feature.
+
+def check_within_records(annotation: pd.DataFrame, lengths: dict[str, int], fasta_name: str = "the FASTA", *,
+                         skip: bool = False) -> pd.DataFrame:
+    """Every feature's record must exist in ``lengths`` and hold the whole feature.
+
+    Raises ValueError naming the annotation file and line of the first offending feature; with
+    ``skip``, drops the offending features instead and returns the rest, the number dropped in
+    ``attrs["skipped_outside"]``. Returns the (checked) table.
     """
-    source = annotation.attrs.get("source_path", "annotation")
-    known = annotation["seq_id"].isin(list(lengths))
-    if not known.all():
-        row = annotation[~known].iloc[0]
-        raise ValueError(f"{source}, line {row['line']}: record {row['seq_id']!r} is not in {fasta_name} "
-                         f"(its records: {', '.join(list(lengths)[:3])}{', ...' if len(lengths) > 3 else ''})")
-    outside = annotation["end"].to_numpy() > annotation["seq_id"].map(lengths).to_numpy()
+    outside = outside_records(annotation, lengths)
+    if skip:
+        kept = annotation[~outside].reset_index(drop=True)
+        kept.attrs = {**annotation.attrs, "skipped_outside": int(outside.sum())}
+        return kept
     if outside.any():
+        source = annotation.attrs.get("source_path", "annotation")
         row = annotation[outside].iloc[0]
+        if row["seq_id"] not in lengths:
+            raise ValueError(f"{source}, line {row['line']}: record {row['seq_id']!r} is not in {fasta_name} "
+                             f"(its records: {', '.join(list(lengths)[:3])}{', ...' if len(lengths) > 3 else ''})")
         raise ValueError(f"{source}, line {row['line']}: {row['feature']} ends at {row['end']} (1-based), beyond the "
                          f"end of record {row['seq_id']!r} ({lengths[row['seq_id']]} bp) in {fasta_name}")
+    return annotation
 
 
 def first_promoter(annotation, upstream: int = 250, downstream: int = 50) -> tuple[str, int, int, str]:

@@ -85,7 +85,7 @@ def open_fasta(
         fasta = pyfaidx.Fasta(str(plain), indexname=str(index), gzi_indexname=_gzi_for(index),
                               sequence_always_upper=uppercase, rebuild=False, build_index=False)
     except (pyfaidx.FastaIndexingError, pyfaidx.FastaNotFoundError, OSError, ValueError) as err:
-        raise FastaError(f"{path}: cannot open as FASTA: {err}") from None
+        raise _duplicate_error(plain, Path(path), err) or FastaError(f"{path}: cannot open as FASTA: {err}") from None
     if not fasta.keys() or all(len(fasta[name]) == 0 for name in fasta.keys()):
         fasta.close()
         raise FastaError(f"{path}: the FASTA has no sequence (no record with any base)")
@@ -201,12 +201,35 @@ def _build_index(plain: Path, index: Path, *, shown: Path) -> None:
             os.replace(tmp_gzi, _gzi_for(index))
         os.replace(tmp, index)
     except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as err:
-        raise FastaError(f"{shown}: not a valid FASTA: {err}") from None
+        raise _duplicate_error(plain, shown, err) or FastaError(f"{shown}: not a valid FASTA: {err}") from None
     except (OSError, EOFError, zlib.error) as err:
         raise FastaError(f"{shown}: cannot index ({err})") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
         Path(tmp_gzi).unlink(missing_ok=True)
+
+
+def _duplicate_error(plain: Path, shown: Path, err: Exception) -> FastaError | None:
+    """For pyfaidx's 'Duplicate key' error: a FastaError naming the file and both header lines."""
+    if "Duplicate key" not in str(err):
+        return None
+    with open(plain, "rb") as handle:
+        opener = gzip.open if _is_bgzf(handle.read(18)) else open
+    first: dict[str, int] = {}
+    try:
+        with opener(plain, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.startswith(b">"):
+                    continue
+                words = line[1:].split()
+                name = words[0].decode("utf-8", "replace") if words else ""
+                if name in first:
+                    return FastaError(f"{shown}, line {number}: duplicate record name {name!r} "
+                                      f"(first used on line {first[name]}); FASTA record names must be unique")
+                first[name] = number
+    except (OSError, EOFError, zlib.error):
+        pass
+    return FastaError(f"{shown}: duplicate record names ({err}); FASTA record names must be unique")
 
 
 def _mkdir(directory: Path) -> None:

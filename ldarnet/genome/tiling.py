@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..modes import eval_mode
 from ..vocab import N_ID, PAD_ID, encode
 from .regions import Segment
 
@@ -161,8 +162,7 @@ def iter_boundaries(
     segments = list(segments)
     if device is None:
         device = next(iter(model.parameters()), torch.empty(0)).device
-    was_training = model.training
-    model.to(device).eval()
+    model.to(device)
     all_n: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # window length -> model output on an all-N window
     buffer: list[list] = []  # [segment, plan row, ids or None, prob or None, mask or None], in output order
     bar = tqdm(total=sum(s.length for s in segments), unit="bp", unit_scale=True, disable=not progress, desc="boundaries")
@@ -177,18 +177,18 @@ def iter_boundaries(
             yield Piece(seg, seg.start + int(row[2]), prob[core].astype(np.float16), mask[core].copy())
         buffer.clear()
 
-    try:
-        for seg in segments:
-            for row in plan_windows(seg.length, window, overlap, int(getattr(model, "tile_alignment", 1))):
-                ids = _encode_window(fetch, seg, int(row[0]), int(row[1]))
-                cached = all_n.get(len(ids)) if bool((ids == N_ID).all()) else None
-                buffer.append([seg, row, ids, *(cached or (None, None))])
-                if sum(entry[3] is None for entry in buffer) >= batch_size:
-                    yield from drain()
-        yield from drain()
-    finally:
-        bar.close()
-        model.train(was_training)
+    with eval_mode(model):
+        try:
+            for seg in segments:
+                for row in plan_windows(seg.length, window, overlap, int(getattr(model, "tile_alignment", 1))):
+                    ids = _encode_window(fetch, seg, int(row[0]), int(row[1]))
+                    cached = all_n.get(len(ids)) if bool((ids == N_ID).all()) else None
+                    buffer.append([seg, row, ids, *(cached or (None, None))])
+                    if sum(entry[3] is None for entry in buffer) >= batch_size:
+                        yield from drain()
+            yield from drain()
+        finally:
+            bar.close()
 
 
 def _encode_window(fetch: Callable[[str, int, int], str], seg: Segment, start: int, end: int) -> torch.Tensor:

@@ -6,6 +6,7 @@ The pieces come from :func:`ldarnet.genome.iter_boundaries`. All coordinates are
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from .regions import Segment
     from .tiling import Piece
 
-__all__ = ["write_tracks"]
+__all__ = ["write_tracks", "remove_stale_partials"]
 
 
 # -- writers ---------------------------------------------------------------------------------------
@@ -46,7 +47,9 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
     bedGraph lines merge runs of bases with the same float16 value; chunks start at every base the
     model marks as a boundary and at every segment start. Both files cover every base of every
     segment exactly once, 0-based half-open, in the order the pieces come. They are written under
-    temporary names and renamed only when complete.
+    hidden temporary names (``.NAME.PID.partial`` beside the final file) and renamed only when
+    complete; temporaries left by killed runs into the same prefix are removed first
+    (:func:`remove_stale_partials`).
 
     Returns
     -------
@@ -56,7 +59,8 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
     prefix = str(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     paths = {"bedgraph": prefix + ".bedgraph", "chunks_bed": prefix + ".chunks.bed"}
-    temps = {key: f"{path}.{os.getpid()}.tmp" for key, path in paths.items()}
+    remove_stale_partials(prefix)
+    temps = {key: _partial_name(path, os.getpid()) for key, path in paths.items()}
     counts = {"bases": 0, "chunks": 0, "segments": 0}
     seg, run, chunk_start = None, None, 0  # run: the open bedGraph run (start, end, float16 bits)
     try:
@@ -97,6 +101,50 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
             if os.path.exists(temp):
                 os.unlink(temp)
     return {**paths, **counts}
+
+
+def _partial_name(path: str, pid: int) -> str:
+    """``dir/.NAME.PID.partial`` for the final file ``dir/NAME``: hidden, and never the final name."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{pid}.partial")
+
+
+def remove_stale_partials(prefix: str | os.PathLike) -> list[str]:
+    """Delete temporary track files of runs into ``prefix`` whose process is gone (killed or crashed).
+
+    Covers this module's ``.PREFIX.*.PID.partial`` and the ``PREFIX.*.PID.tmp`` names of earlier
+    versions; files of a process still running are left alone. Returns the paths removed.
+    """
+    folder, base = os.path.split(str(prefix))
+    folder = folder or "."
+    pattern = re.compile(r"(?:\.{0}\..+\.(\d+)\.partial|{0}\..+\.(\d+)\.tmp)$".format(re.escape(base)))
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and not _alive(int(match.group(1) or match.group(2))):
+            path = os.path.join(folder, name)
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _close_segment(graph, bed, seg: Segment, run, chunk_start: int, counts: dict) -> None:

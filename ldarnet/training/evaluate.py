@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.corpus import VALIDATION, WindowCorpus
+from ..modes import eval_mode
 from ..vocab import A_ID, T_ID
 
 __all__ = ["evaluate_mlm", "frequency_baseline_loss"]
@@ -46,29 +47,27 @@ def evaluate_mlm(model, corpus: WindowCorpus, *, windows: int, batch_size: int =
     """
     if not corpus.has_validation:
         raise ValueError("the corpus has no held-out data to evaluate on")
-    was_training = model.training
-    model.eval()
-    device = torch.device(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    loss_sum, counts = defaultdict(float), defaultdict(lambda: np.zeros(4))
-    prev_len, stage_len = None, None
-    for first in range(0, windows, batch_size):
-        indices = range(first, min(windows, first + batch_size))
-        drawn = [corpus.window(i, VALIDATION) for i in indices]
-        files = [where["file"] for _, _, where in drawn]
-        inputs = torch.from_numpy(np.stack([d[0] for d in drawn])).to(device)
-        labels = torch.from_numpy(np.stack([d[1] for d in drawn])).to(device)
-        with autocast:
-            out = model(inputs)
-        ce = F.cross_entropy(out.logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
-        for row, name in enumerate(files):
-            target = labels[row][labels[row] >= 0]
-            loss_sum[name] += float(ce[row].sum())
-            counts[name] += np.bincount(target.cpu().numpy() - A_ID, minlength=T_ID - A_ID + 1)[:4]
-        lengths = [inputs.new_full((inputs.shape[0],), inputs.shape[1])] + [b.lengths for b in out.boundaries]
-        sums = torch.stack([l.double().sum() for l in lengths]).cpu()
-        stage_len = sums if stage_len is None else stage_len + sums
-    model.train(was_training)
+    with eval_mode(model):
+        device = torch.device(device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        loss_sum, counts = defaultdict(float), defaultdict(lambda: np.zeros(4))
+        prev_len, stage_len = None, None
+        for first in range(0, windows, batch_size):
+            indices = range(first, min(windows, first + batch_size))
+            drawn = [corpus.window(i, VALIDATION) for i in indices]
+            files = [where["file"] for _, _, where in drawn]
+            inputs = torch.from_numpy(np.stack([d[0] for d in drawn])).to(device)
+            labels = torch.from_numpy(np.stack([d[1] for d in drawn])).to(device)
+            with autocast:
+                out = model(inputs)
+            ce = F.cross_entropy(out.logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+            for row, name in enumerate(files):
+                target = labels[row][labels[row] >= 0]
+                loss_sum[name] += float(ce[row].sum())
+                counts[name] += np.bincount(target.cpu().numpy() - A_ID, minlength=T_ID - A_ID + 1)[:4]
+            lengths = [inputs.new_full((inputs.shape[0],), inputs.shape[1])] + [b.lengths for b in out.boundaries]
+            sums = torch.stack([l.double().sum() for l in lengths]).cpu()
+            stage_len = sums if stage_len is None else stage_len + sums
     compression = [float(stage_len[s] / stage_len[s + 1]) for s in range(len(stage_len) - 1)]
     total = np.sum([counts[k] for k in counts], axis=0)
 

@@ -29,8 +29,10 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..config import LDARNetConfig, PRESETS
+from ..config import LDARNetConfig
+from ..checkpoint import checkpoint_sha256, resolve_config
 from ..data.corpus import WindowCorpus
+from ..io import atomic_write_json, atomic_write_text
 from ..model import LDARNet
 from . import distributed as D
 from .evaluate import evaluate_mlm
@@ -39,7 +41,7 @@ from .reliance import corpus_context_counts, evaluate_reliance, stage_modules
 from .state import (capture_rng, latest_valid_checkpoint, load_checkpoint, remove_partial_writes, restore_rng,
                     save_checkpoint)
 
-__all__ = ["pretrain", "TrainingDiverged", "resolve_config", "plan_batches"]
+__all__ = ["pretrain", "TrainingDiverged", "plan_batches"]
 
 # arguments that shape the loss curve: a resumed run must repeat them exactly
 FROZEN_ARGS = ("config", "fasta", "weights", "steps", "batch_size", "seq_len", "seed", "lr", "weight_decay",
@@ -49,17 +51,6 @@ FROZEN_ARGS = ("config", "fasta", "weights", "steps", "batch_size", "seq_len", "
 
 class TrainingDiverged(RuntimeError):
     """The loss or the gradient became NaN or infinite; the run stopped without updating the weights."""
-
-
-def resolve_config(config: str | LDARNetConfig) -> LDARNetConfig:
-    """A preset name, a JSON file path or a config object -> ``LDARNetConfig``."""
-    if isinstance(config, LDARNetConfig):
-        return config
-    if config in PRESETS:
-        return LDARNetConfig.preset(config)
-    if not Path(config).exists():
-        raise ValueError(f"--config {config!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor an existing JSON file")
-    return LDARNetConfig.from_json(config)
 
 
 def plan_batches(batch_size: int, world_size: int, seq_len: int, grad_accum: int | None) -> tuple[int, int]:
@@ -123,6 +114,8 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
 def _pretrain(info: D.DistInfo, a: dict) -> dict:
     out = Path(a["out"])
     cfg = resolve_config(a["config"])
+    if not isinstance(cfg, LDARNetConfig):
+        raise ValueError(f"--config {a['config']!r} is a {type(cfg).__name__}; pretrain trains an LDARNet")
     steps, batch_size, seq_len = a["steps"], a["batch_size"], a["seq_len"]
     for name in ("steps", "batch_size", "seq_len", "checkpoint_every"):
         if not isinstance(a[name], int) or a[name] < 1:
@@ -159,7 +152,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
     else:
         torch.manual_seed(a["seed"] * 1000 + info.rank)
     if info.is_main:
-        _write_json(out / "run.json", run_args)
+        atomic_write_json(out / "run.json", run_args, indent=1)
         _say(f"pretraining {cfg.to_dict()['arch_layout']} ({model.num_parameters():,} parameters) on "
              f"{info.device}{f' x{info.world_size}' if info.enabled else ''}: {steps} steps x {batch_size} x "
              f"{seq_len} bp (micro-batch {micro}, accumulation {accum}); LR multipliers per level {mults}")
@@ -244,14 +237,15 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
                "parameters": model.num_parameters(), "micro_batch": micro, "grad_accum": accum}
     if info.is_main:
         model.save_pretrained(out)
+        summary["model_sha256"] = checkpoint_sha256(out)  # content identity of the final weights + config
         if corpus.has_validation and a["val_windows"] > 0:
             for stage in stage_modules(model):
                 stage.stride_warmup = False
             summary["eval"] = evaluate_mlm(model, corpus, windows=a["val_windows"], batch_size=micro,
                                            device=info.device, bf16=a["bf16"], reliance=True,
                                            context_table=context_table)
-            _write_json(out / "eval.json", summary["eval"])
-        _write_json(out / "run_summary.json", summary)
+            atomic_write_json(out / "eval.json", summary["eval"], indent=1)
+        atomic_write_json(out / "run_summary.json", summary, indent=1)
     D.barrier(info)
     corpus.close()
     summary["model"] = model
@@ -276,12 +270,6 @@ def _split_router_groups(groups: list[dict], multiplier: float) -> list[dict]:
                                "names": [group["names"][i] for i in picked],
                                "lr_multiplier": group["lr_multiplier"] * mult, "lr": group["lr"] * mult})
     return result
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def _device_text(info: D.DistInfo) -> str:
@@ -350,9 +338,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
             break  # a line cut short by the kill: nothing after it is trustworthy
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(k + "\n" for k in kept))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
 
 
 def _checkpoint(out: Path, step: int, model, optimizer, tokens: int, elapsed: float, a: dict, info: D.DistInfo):

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.corpus import TRAIN, VALIDATION, WindowCorpus
+from ..modes import eval_mode
 from ..vocab import A_ID
 from .evaluate import frequency_baseline_loss
 
@@ -157,15 +158,13 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
     if not corpus.has_validation:
         raise ValueError("the corpus has no held-out data to evaluate path reliance on")
     device = torch.device(device)
-    was_training = model.training
-    model.eval()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else None
     drawn = [corpus.window(i, VALIDATION) for i in range(windows)]
     np_inputs = np.stack([d[0] for d in drawn])
     np_labels = np.stack([d[1] for d in drawn])
     batches = [(torch.from_numpy(np_inputs[i:i + batch_size]).to(device),
                 torch.from_numpy(np_labels[i:i + batch_size]).to(device)) for i in range(0, windows, batch_size)]
-    try:
+    with eval_mode(model):
         total, n, chunks = masked_lm_loss(model, batches, None, autocast)
         intact = total / n
         stages = []
@@ -181,8 +180,6 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
                 found = model.extract_boundaries(unmasked[i:i + batch_size].to(device))
             for s, b in enumerate(found):
                 free[s + 1] += float(b.lengths.sum())
-    finally:
-        model.train(was_training)
     table = context_table if context_table is not None else corpus_context_counts(corpus, context_windows)
     ctx_total, ctx_n = context_baseline_loss(table, np_inputs, np_labels)
     freq_loss = frequency_baseline_loss(np.bincount(np_labels[np_labels >= 0] - A_ID, minlength=4)[:4])

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import file_sha256
+from ..checkpoint import checkpoint_sha256, file_sha256
 
 __all__ = ["CHECKPOINT_DIR", "save_checkpoint", "remove_partial_writes", "find_checkpoints", "latest_valid_checkpoint",
            "load_checkpoint", "verify_checkpoint", "capture_rng", "restore_rng", "fsync_dir"]
@@ -127,7 +127,9 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model, optimizer, tra
         _fsync_file(path)
         files[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
     manifest = tmp / "manifest.json"
-    manifest.write_text(json.dumps({"format": FORMAT, "step": step, "files": files}, indent=1) + "\n")
+    # files: byte hashes, to verify the copy; model_sha256: the weights' content identity (ldarnet.checkpoint_sha256)
+    record = {"format": FORMAT, "step": step, "model_sha256": checkpoint_sha256(tmp), "files": files}
+    manifest.write_text(json.dumps(record, indent=1) + "\n")
     _fsync_file(manifest)
     fsync_dir(tmp)
     if final.exists():  # the same step written again after a resume: swap it out
