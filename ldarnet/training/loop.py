@@ -34,6 +34,7 @@ from ..checkpoint import checkpoint_sha256, resolve_config
 from ..data.corpus import WindowCorpus
 from ..io import atomic_write_json, atomic_write_text
 from ..model import LDARNet
+from ..mergedna import MergeDNA, MergeDNAConfig
 from . import distributed as D
 from .evaluate import evaluate_mlm
 from .optim import build_optimizer, build_param_groups, set_learning_rate, stage_lr_multipliers, wsd_factor
@@ -69,6 +70,8 @@ def plan_batches(batch_size: int, world_size: int, seq_len: int, grad_accum: int
 
 def _forward_loss(model, inputs, labels, autocast):
     with autocast:
+        if isinstance(getattr(model, "module", model), MergeDNA):  # Eq. 8: MTR + 0.25 latent MTR + AMTM
+            return model(inputs, labels=labels, objective=True)
         return model(inputs, labels=labels)
 
 
@@ -114,8 +117,7 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
 def _pretrain(info: D.DistInfo, a: dict) -> dict:
     out = Path(a["out"])
     cfg = resolve_config(a["config"])
-    if not isinstance(cfg, LDARNetConfig):
-        raise ValueError(f"--config {a['config']!r} is a {type(cfg).__name__}; pretrain trains an LDARNet")
+    merge = isinstance(cfg, MergeDNAConfig)  # MergeDNA: its three-pass objective, no ratio loss or reliance
     steps, batch_size, seq_len = a["steps"], a["batch_size"], a["seq_len"]
     for name in ("steps", "batch_size", "seq_len", "checkpoint_every"):
         if not isinstance(a[name], int) or a[name] < 1:
@@ -135,8 +137,8 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
                           val_records=a["val_records"], val_regions=a["val_regions"], rc_prob=a["rc_prob"],
                           mask_prob=a["mask_prob"], seed=a["seed"], quiet=not info.is_main)
     torch.manual_seed(a["seed"])  # identical initial weights on every rank
-    model = LDARNet(cfg).to(info.device)
-    mults = stage_lr_multipliers(cfg)
+    model = (MergeDNA if merge else LDARNet)(cfg).to(info.device)
+    mults = [1.0] if merge else stage_lr_multipliers(cfg)  # MergeDNA: one level, no stage multipliers
     if a["router_lr_multiplier"] is None:
         optimizer = build_optimizer(model, lr=a["lr"], weight_decay=a["weight_decay"], lr_multipliers=mults)
     else:
@@ -153,7 +155,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
         torch.manual_seed(a["seed"] * 1000 + info.rank)
     if info.is_main:
         atomic_write_json(out / "run.json", run_args, indent=1)
-        _say(f"pretraining {cfg.to_dict()['arch_layout']} ({model.num_parameters():,} parameters) on "
+        _say(f"pretraining {cfg.to_dict().get('arch_layout', cfg.to_dict().get('model_kind'))} ({model.num_parameters():,} parameters) on "
              f"{info.device}{f' x{info.world_size}' if info.enabled else ''}: {steps} steps x {batch_size} x "
              f"{seq_len} bp (micro-batch {micro}, accumulation {accum}); LR multipliers per level {mults}")
 
@@ -175,7 +177,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
         for step in range(start_step, steps):
             t0 = time.perf_counter()
             lr_now = set_learning_rate(optimizer, a["lr"], wsd_factor(step, steps))
-            for stage in stage_modules(model):
+            for stage in (stage_modules(model) if not merge else []):
                 stage.stride_warmup = step < a["router_warmup_steps"]
             stats = torch.zeros(3 + cfg.n_stages + 1, dtype=torch.float64)
             for m in range(accum):
@@ -211,7 +213,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
                       "compression": [lengths[s] / max(lengths[s + 1], 1.0) for s in range(cfg.n_stages)],
                       "lr": lr_now, "grad_norm": grad_norm, "tokens_per_s": batch_size * seq_len / dt,
                       "elapsed_s": elapsed}
-            if info.is_main and a["reliance_every"] and (step + 1) % a["reliance_every"] == 0 and corpus.has_validation:
+            if info.is_main and not merge and a["reliance_every"] and (step + 1) % a["reliance_every"] == 0 and corpus.has_validation:
                 record["reliance"] = evaluate_reliance(model, corpus, windows=a["reliance_windows"], batch_size=micro,
                                                        device=info.device, bf16=a["bf16"], context_table=context_table)
             if metrics:
@@ -239,10 +241,10 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
         model.save_pretrained(out)
         summary["model_sha256"] = checkpoint_sha256(out)  # content identity of the final weights + config
         if corpus.has_validation and a["val_windows"] > 0:
-            for stage in stage_modules(model):
+            for stage in (stage_modules(model) if not merge else []):
                 stage.stride_warmup = False
             summary["eval"] = evaluate_mlm(model, corpus, windows=a["val_windows"], batch_size=micro,
-                                           device=info.device, bf16=a["bf16"], reliance=True,
+                                           device=info.device, bf16=a["bf16"], reliance=not merge,
                                            context_table=context_table)
             atomic_write_json(out / "eval.json", summary["eval"], indent=1)
         atomic_write_json(out / "run_summary.json", summary, indent=1)
