@@ -116,8 +116,9 @@ def igv_config(fasta, region: tuple[str, int, int], *, probs=None, threshold: fl
                 for v in variants.itertuples(index=False)]
         tracks.append({"name": "variants", "type": "annotation", "format": "bed", "url": data_url(_bed_text(rows)),
                        "color": "#7c3aed"})
+    # loadDefaultGenomes False: igv.js would otherwise fetch igv.org's genome list before drawing anything
     return {"reference": {"id": chrom, "name": chrom, "fastaURL": data_url(reference), "indexed": False},
-            "locus": f"{chrom}:{start + 1}-{end}", "tracks": tracks}
+            "locus": f"{chrom}:{start + 1}-{end}", "tracks": tracks, "loadDefaultGenomes": False}
 
 
 def browse(fasta, region: tuple[str, int, int], **tracks):

@@ -32,6 +32,7 @@ def test_igv_config_carries_every_track_inline(tmp_path):
     variants = pd.DataFrame({"pos": [15], "ref": ["G"], "alt": ["A"], "max_abs_delta": [0.25]})
     config = igv_config({"s1": SEQ, "s2": SEQ}, ("s1", 10, 50), probs=probs, annotation=gff, hits=hits, variants=variants)
     assert config["locus"] == "s1:11-50"
+    assert config["loadDefaultGenomes"] is False  # else igv.js asks igv.org for its genome list
     assert _decoded(config["reference"]["fastaURL"]) == f">s1\n{SEQ}\n"
     tracks = {t["name"]: t for t in config["tracks"]}
     assert list(tracks) == ["boundary probability", "chunks", "annotation", "motif hits", "variants"]
@@ -72,7 +73,7 @@ def test_bigwig_round_trips_to_the_bedgraph_values(tmp_path):
             got = handle.values(row.chrom, row.start, row.end)
             assert got == pytest.approx([row.value] * (row.end - row.start), rel=1e-6)
         assert handle.values("b", 0, 5, numpy=True).tolist() == pytest.approx([np.nan] * 5, nan_ok=True)
-    assert not list(tmp_path.glob(".*tmp"))
+    assert not list(tmp_path.glob(".*partial"))
 
 
 def test_bigwig_writer_names_overlaps_and_unknown_chromosomes(tmp_path):
@@ -87,3 +88,24 @@ def test_bigwig_writer_names_overlaps_and_unknown_chromosomes(tmp_path):
     bad.write_text("a\t0\t5\t0.1\na\t5\tx\t0.2\n")
     with pytest.raises(ValueError, match="line 2"):
         read_bedgraph(bad)
+
+
+def test_boundaries_command_writes_a_bigwig_with_the_bedgraph_values(tmp_path):
+    pyBigWig = pytest.importorskip("pyBigWig")
+    from pathlib import Path
+
+    from ldarnet.cli import main
+
+    checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "ldarnet-proxy-multispecies"
+    fasta = tmp_path / "toy.fa"
+    rng = np.random.default_rng(1)
+    fasta.write_text(">r1\n" + "".join(rng.choice(list("ACGT"), 300)) + "\n>r2\n" + "".join(rng.choice(list("ACGT"), 200)) + "\n")
+    common = ["boundaries", "--checkpoint", str(checkpoint), "--fasta", str(fasta), "--no-progress", "--threads", "1"]
+    assert main(common + ["--out", str(tmp_path / "text")]) == 0
+    assert main(common + ["--out", str(tmp_path / "binary"), "--format", "bigwig"]) == 0
+    assert not (tmp_path / "binary.bedgraph").exists() and (tmp_path / "binary.chunks.bed").exists()
+    graph = read_bedgraph(tmp_path / "text.bedgraph")
+    with pyBigWig.open(str(tmp_path / "binary.bw")) as handle:
+        assert handle.chroms() == {"r1": 300, "r2": 200}
+        for row in graph.itertuples(index=False):
+            assert handle.values(row.chrom, row.start, row.end) == pytest.approx([row.value] * (row.end - row.start), rel=1e-6)

@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice, all cores); "
                         "on a machine shared with other jobs, 1 thread per free core wastes less time waiting")
+    parser.add_argument("--format", choices=["bedgraph", "bigwig"], default="bedgraph",
+                        help="per-base track format: bedgraph (PREFIX.bedgraph, text; default) or bigwig (PREFIX.bw, "
+                        "pyBigWig, float32, indexed for genome browsers; the bedGraph is converted and removed)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.set_defaults(func=run)
 
@@ -73,11 +76,17 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = write_tracks(pieces, args.out)
+        if args.format == "bigwig":  # the bedGraph is the stitched stream's natural form; bigWig is built from it
+            from ..genome import bedgraph_to_bigwig
+
+            bigwig = bedgraph_to_bigwig(summary["bedgraph"], lengths, f"{args.out}.bw")
+            Path(summary.pop("bedgraph")).unlink()
+            summary["bigwig"] = str(bigwig)
     finally:
         signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - started
     record = {
-        "command": "ldarnet boundaries", "ldarnet_version": __version__, **summary, "seconds": round(seconds, 3),
+        "command": "ldarnet boundaries", "ldarnet_version": __version__, "format": args.format, **summary, "seconds": round(seconds, 3),
         "mean_chunk_length": round(summary["bases"] / max(summary["chunks"], 1), 4),
         **tiling, "device": str(args.device), "threads": torch.get_num_threads(),
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": model.source["sha256"],
@@ -86,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     }
     atomic_write_json(f"{args.out}.json", record)
     print(f"{summary['bases']:,} bases in {summary['segments']} segment(s), {summary['chunks']:,} chunks "
-          f"(mean {record['mean_chunk_length']:.2f} bp) in {seconds:.1f} s -> {summary['bedgraph']}, {summary['chunks_bed']}")
+          f"(mean {record['mean_chunk_length']:.2f} bp) in {seconds:.1f} s -> {summary.get('bedgraph') or summary['bigwig']}, {summary['chunks_bed']}")
     return 0

@@ -56,7 +56,7 @@ def write_bigwig(path: str | os.PathLike, intervals: pd.DataFrame, chrom_sizes: 
     unknown = sorted(set(intervals["chrom"]) - set(chrom_sizes))
     if unknown:
         raise ValueError(f"bigWig {path}: chromosome(s) {unknown[:3]} not among the {len(chrom_sizes)} given sizes")
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # the hidden-temporary convention of write_tracks
     try:
         handle = pyBigWig.open(str(temp), "w")
         try:
