@@ -9,6 +9,7 @@ import torch
 
 from ldarnet import kernels
 from ldarnet.layers import gpu
+from ldarnet.layers.scan import ssd_chunked
 
 
 def test_our_kernels_only_for_cuda_tensors(monkeypatch):
@@ -73,3 +74,26 @@ def test_other_import_errors_are_not_hidden(tmp_path, monkeypatch):
     finally:
         for name in [n for n in sys.modules if n.startswith("mamba_ssm")]:
             del sys.modules[name]
+
+
+def test_ssd_dispatch_groups_rows_by_their_decay(monkeypatch):
+    """How gpu.ssd calls a one-A-per-call kernel (mamba_ssm's signature), checked with a stand-in kernel."""
+    calls = []
+
+    def fake_kernel(x, dt, A, B, C, chunk_size):
+        assert A.dim() == 1 and B.dim() == 4 and B.shape[2] == 1
+        calls.append(x.shape[0])
+        return ssd_chunked(x, dt, A, B[:, :, 0], C[:, :, 0], chunk_size)
+
+    monkeypatch.setattr(gpu, "_kernel_for", lambda x: fake_kernel)
+    g = torch.Generator().manual_seed(0)
+    b, length, h, p, n = 4, 37, 2, 3, 5
+    x, B, C = torch.randn(b, length, h, p, generator=g), torch.randn(b, length, n, generator=g), torch.randn(b, length, n, generator=g)
+    dt = torch.rand(b, length, h, generator=g)
+    A = (-torch.rand(2, 1, h, generator=g) * 4).repeat_interleave(b // 2, dim=0)  # (b, 1, h): two blocks
+    ref = ssd_chunked(x, dt, A, B, C, 16)
+    for row_blocks in (None, 2):
+        calls.clear()
+        torch.testing.assert_close(gpu.ssd(x, dt, A, B, C, 16, row_blocks=row_blocks), ref)
+        assert sorted(calls) == [2, 2]
+    torch.testing.assert_close(gpu.ssd(x, dt, A[0, 0], B, C, 16), ssd_chunked(x, dt, A[0, 0], B, C, 16))

@@ -52,13 +52,28 @@ def mamba_chunk_scan():
         return None
 
 
-def ssd(x, dt, A, B, C, chunk_size):
-    """``ssd_chunked`` with the same arguments, dispatched to the Triton kernel on CUDA when available."""
-    kernel = mamba_chunk_scan() if x.is_cuda else None
+def _kernel_for(x: torch.Tensor):
+    return mamba_chunk_scan() if x.is_cuda else None
+
+
+def ssd(x, dt, A, B, C, chunk_size, row_blocks: int | None = None):
+    """``ssd_chunked`` with the same arguments, dispatched to the Triton kernel on CUDA when available.
+
+    ``row_blocks``: the caller's promise that the batch rows form this many equal consecutive blocks
+    with one A each (BiMamba2: forward rows, then reverse rows); the kernel then runs once per block
+    with no host synchronisation. Without it, rows are grouped by comparing their A values.
+    """
+    kernel = _kernel_for(x)
     if kernel is None:
         return ssd_chunked(x, dt, A, B, C, chunk_size)
     if A.dim() == 1:
         return kernel(x, dt, A.float(), B[:, :, None, :], C[:, :, None, :], chunk_size).to(x.dtype)
+    if row_blocks and x.shape[0] >= row_blocks and x.shape[0] % row_blocks == 0:
+        size = x.shape[0] // row_blocks
+        rows = [slice(i, i + size) for i in range(0, x.shape[0], size)]
+        return torch.cat([kernel(x[r].contiguous(), dt[r].contiguous(), A[r.start, 0].float(),
+                                 B[r, :, None, :].contiguous(), C[r, :, None, :].contiguous(), chunk_size).to(x.dtype)
+                          for r in rows])
     # The kernel takes one A per head for the whole batch; rows with equal A are run together.
     A_rows = A.reshape(A.shape[0], -1)
     out = torch.empty_like(x)
