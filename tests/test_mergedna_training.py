@@ -40,3 +40,20 @@ def test_resolve_config_knows_mergedna_presets_and_json(tmp_path):
     assert loop.resolve_config(str(tmp_path / "c.json")) == cfg
     with pytest.raises(ValueError, match="mergedna-proxy"):
         loop.resolve_config("mergedna-huge")
+
+
+def test_boundaries_command_takes_a_mergedna_checkpoint(tmp_path):
+    import torch
+
+    from ldarnet import MergeDNAConfig
+    from ldarnet.cli import main
+
+    torch.manual_seed(0)
+    MergeDNA(MergeDNAConfig.preset("mergedna-tiny")).save_pretrained(tmp_path / "m")
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">s\n" + "ACGTTGCAAT" * 60 + "\n")
+    code = main(["boundaries", "--checkpoint", str(tmp_path / "m"), "--fasta", str(fasta), "--out", str(tmp_path / "b"),
+                 "--no-progress"])
+    assert code == 0
+    written = [p.name for p in tmp_path.iterdir() if p.name.startswith("b")]
+    assert written, sorted(p.name for p in tmp_path.iterdir())

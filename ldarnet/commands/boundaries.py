@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .. import LDARNet, __version__
+    from .. import __version__, load_pretrained
     from ..checkpoint import file_sha256
     from ..genome import check_tiling, default_tiling, iter_boundaries, open_fasta, read_regions, sequence_source, whole_records, write_tracks
     from ..io import atomic_write_json
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads {args.threads} must be at least 1")
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    model = LDARNet.from_pretrained(args.checkpoint).to(args.device)
+    model = load_pretrained(args.checkpoint).to(args.device)  # an LDARNet or a MergeDNA
     given = {"window": args.window, "overlap": args.overlap, "batch_size": args.batch_size}
     tiling = {key: value if given[key] is None else given[key] for key, value in default_tiling(model).items()}
     check_tiling(**tiling)
