@@ -124,7 +124,7 @@ def run_ablation(
     command's options) is recorded in ``ablate.json``. The files written are listed in the module
     docstring. Returns ``out`` as a Path.
     """
-    from .finetune import classifier_factory, cross_validate, load_csv, write_table
+    from .finetune import classifier_factory, cross_validate, load_csv, write_results_table
     from .finetune.load import check_labels
     from .io import atomic_write_json, run_logger
     from .training import pretrain
@@ -172,13 +172,13 @@ def run_ablation(
             mcc = rows.loc[rows["metric"] == "mcc", "value"]
             log(f"[{variant['name']}] {name}: MCC {mcc.mean():.3f} over {len(mcc)} fold(s)")
             results.append(rows)
-            write_table(pd.concat(results, ignore_index=True), out / "results.csv")
-        write_table(pd.DataFrame(compute), out / "compute.csv")
+            write_results_table(pd.concat(results, ignore_index=True), out / "results.csv")
+        write_results_table(pd.DataFrame(compute), out / "compute.csv")
     if timing_repeats > 0:
         speeds = _side_by_side_throughput(out, variants, fasta, seq_len, batch_size, seed, bf16, timing_repeats)
         for row in compute:
             row["bp_per_s_side_by_side"] = speeds[row["variant"]]
-        write_table(pd.DataFrame(compute), out / "compute.csv")
+        write_results_table(pd.DataFrame(compute), out / "compute.csv")
     record = {"scale": scale, "factors": list(factors), "variants": [v["name"] for v in variants],
               "tasks": [name for name, _ in tasks], "arguments": dict(arguments or {}),
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),

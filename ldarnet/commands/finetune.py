@@ -78,7 +78,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..finetune import classifier_factory, cross_validate, grid_search, hyperparameter_grid, load_csv, write_table
+    from ..finetune import classifier_factory, cross_validate, grid_search, hyperparameter_grid, load_csv, write_results_table
     from ..finetune.load import check_labels, load_fasta_classes
     from ..checkpoint import checkpoint_sha256
     from ..io import atomic_write_json, run_logger
@@ -115,11 +115,11 @@ def run(args: argparse.Namespace) -> int:
         grid_deadline = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / 2
         (lr, batch_size), grid_table = grid_search(make_model, table, grid, task=task, variant=variant,
                                                    deadline=grid_deadline, **options)
-        write_table(grid_table, out / "grid.csv")
+        write_results_table(grid_table, out / "grid.csv")
         log(f"grid search chose lr {lr:g}, batch size {batch_size}")
     results = cross_validate(make_model, table, task=task, variant=variant, folds=args.folds, lr=lr,
                              batch_size=batch_size, max_folds=args.max_folds, deadline=deadline, **options)
-    write_table(results, out / "results.csv")
+    write_results_table(results, out / "results.csv")
     summary = results.groupby("metric", sort=False)["value"].agg(["mean", "std"])
     for metric in ("mcc", "accuracy", "f1", "auroc"):
         log(f"{metric}: {summary.loc[metric, 'mean']:.4f} +- {summary.loc[metric, 'std']:.4f} over "

@@ -30,7 +30,7 @@ from ..vocab import N_ID, encode, reverse_complement
 from ..genome import open_fasta
 from .masking import mask_tokens
 
-__all__ = ["WindowCorpus", "read_regions", "TRAIN", "VALIDATION"]
+__all__ = ["WindowCorpus", "TRAIN", "VALIDATION"]
 
 TRAIN, VALIDATION = 0, 1
 
@@ -211,7 +211,7 @@ class WindowCorpus:
             fasta.close()
 
 
-def read_regions(path: str | os.PathLike) -> list[tuple[str, int, int]]:
+def _read_bed(path: str | os.PathLike) -> list[tuple[str, int, int]]:
     """Read a BED file (first three columns; 0-based half-open) as (record, start, end) tuples."""
     path = Path(path)
     try:
@@ -237,7 +237,7 @@ def _as_regions(val_regions) -> list[tuple[str, int, int]]:
     if val_regions is None:
         return []
     if isinstance(val_regions, (str, os.PathLike)):
-        return read_regions(val_regions)
+        return _read_bed(val_regions)
     regions = []
     for item in val_regions:
         name, start, end = item

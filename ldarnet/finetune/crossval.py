@@ -27,7 +27,7 @@ from .metrics import classification_metrics
 from .train import FitResult, encode_sequences, predict_logits, train_classifier
 
 __all__ = ["PAPER_LEARNING_RATES", "PAPER_BATCH_SIZES", "RESULT_COLUMNS", "hyperparameter_grid", "cross_validate",
-           "grid_search", "write_table"]
+           "grid_search", "write_results_table"]
 
 # The paper searches 9 learning rates x 4 batch sizes (App. A.4). Its batch sizes are legible in
 # its Tables 4-5 (64, 128, 256, 512); the learning-rate values are not, so these nine, log-spaced
@@ -213,7 +213,7 @@ def grid_search(
     return best, pd.DataFrame.from_records(rows, columns=list(GRID_COLUMNS))
 
 
-def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_results_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a results table as CSV atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
