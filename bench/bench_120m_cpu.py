@@ -1,0 +1,168 @@
+"""The paper's 110M model shapes on a CPU (issue 10): boundary extraction and full forward speed, peak memory.
+
+Uses the ``ldarnet-120m`` preset (the released model's shapes) with random weights, so no download
+is needed; speed and memory depend on shapes only, not on the weight values, except for one thing:
+the backbone runs on the chunks the router keeps, and a random router keeps far more than the
+trained model's 1 in 4. The full forward therefore uses the fixed router at N = 4 (the same shapes
+the trained model runs at compression 4; the router's own cost is that of the learned one, which is
+timed in the extraction). Extraction runs embedding + encoder + learned router only, as
+``ldarnet boundaries`` does.
+
+Measured side by side in one process: extraction and full forward in bp/s at L = 4096 (batch 1),
+fp32 and bf16 autocast, interleaved runs (medians when --repeats > 1), after a
+warm-up on 512 bases. Peak memory (VmHWM) of a no-grad fp32 forward at
+L = 4096 and L = 65,536 in fresh subprocesses. Records the CPU's SIMD flags (bf16 is native only
+with AVX512_BF16 or AMX; otherwise autocast emulates it) and the load average before and after,
+since the machine may be shared.
+
+Targets: extraction >= 3,000 bp/s fp32 on 2 threads; L = 65,536 forward <= 8 GB.
+
+Usage: python bench/bench_120m_cpu.py [--threads 2] [--repeats 3] [--out bench/results/bench_120m_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ldarnet import LDARNet, LDARNetConfig  # noqa: E402
+
+TARGETS = {"extraction_fp32_bp_per_s": 3000, "peak_gb_65536": 8.0}
+
+
+def cpu_flags() -> list[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(f for f in set(flags) if f.startswith(("avx", "amx", "fma")))
+
+
+def _median_time(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def bench_speed(length: int, batch: int, repeats: int) -> dict:
+    torch.manual_seed(0)
+    extractor = LDARNet(LDARNetConfig.preset("ldarnet-120m")).eval()
+    full = LDARNet(LDARNetConfig.preset("ldarnet-120m", router="fixed", target_ratio=4)).eval()
+    ids = torch.randint(0, 4, (batch, length))
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else torch.no_grad
+
+        def extract(ctx=ctx):
+            with torch.no_grad(), ctx():
+                extractor.extract_boundaries(ids)
+
+        def forward(ctx=ctx):
+            with torch.no_grad(), ctx():
+                full(ids)
+
+        runs[f"extraction_{precision}"] = extract
+        runs[f"forward_{precision}"] = forward
+    short = ids[:, :512]
+    for model in (extractor, full):  # warm-up on a short input (first-call costs), not a full extra run
+        with torch.no_grad():
+            model(short)
+    times = {name: [] for name in runs}
+    for _ in range(repeats):  # interleaved so load changes hit every mode alike
+        for name, run in runs.items():
+            times[name] += _median_time(run, 1)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    with torch.no_grad():
+        chunks = full(ids).boundaries[0].lengths.float().mean().item()
+    return {"length": length, "batch": batch, "seconds": times, "median_s": med,
+            "bp_per_s": {k: batch * length / v for k, v in med.items()},
+            "parameters": extractor.num_parameters(), "forward_mean_chunks": chunks}
+
+
+# Peak memory is VmHWM of a fresh process (ru_maxrss would carry the parent's peak across exec).
+PEAK_CHILD = """
+import sys, time, torch
+sys.path.insert(0, {root!r})
+torch.set_num_threads({threads})
+from ldarnet import LDARNet, LDARNetConfig
+def hwm_kb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+model = LDARNet(LDARNetConfig.preset("ldarnet-120m", router="fixed", target_ratio=4)).eval()
+base = hwm_kb()
+ids = torch.randint(0, 4, (1, {length}))
+t0 = time.perf_counter()
+with torch.no_grad():
+    out = model(ids)
+print(base, hwm_kb(), time.perf_counter() - t0)
+"""
+
+
+def bench_peak(length: int, threads: int) -> dict:
+    code = PEAK_CHILD.format(root=str(ROOT), length=length, threads=threads)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    base_kb, peak_kb, seconds = res.stdout.split()
+    return {"length": length, "peak_rss_gb": int(peak_kb) / 1024**2, "rss_after_model_gb": int(base_kb) / 1024**2,
+            "forward_s": float(seconds), "bp_per_s": length / float(seconds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=4096)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--peak-lens", type=int, nargs="+", default=[4096, 65536])
+    parser.add_argument("--out", default=str(ROOT / "bench/results/bench_120m_cpu.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    flags = cpu_flags()
+    load_before = os.getloadavg()
+    started = time.time()
+    speed = bench_speed(args.seq_len, args.batch, args.repeats)
+    peaks = []
+    write(args, flags, load_before, started, speed, peaks)  # partial results survive an interrupted run
+    for n in args.peak_lens:
+        peaks.append(bench_peak(n, args.threads))
+        result = write(args, flags, load_before, started, speed, peaks)
+    print(json.dumps({"bp_per_s": speed["bp_per_s"], "peak_gb": {p["length"]: p["peak_rss_gb"] for p in peaks},
+                      "native_bf16": result["machine"]["native_bf16"],
+                      "loadavg": [load_before, result["machine"]["loadavg_after"]], "met": result["met"]}, indent=2))
+
+
+def write(args, flags, load_before, started, speed, peaks) -> dict:
+    result = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "cores": os.cpu_count(), "torch": torch.__version__, "simd_flags": flags,
+                    "native_bf16": bool(set(flags) & {"avx512_bf16", "amx_bf16"}),
+                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+                    "wall_s": round(time.time() - started, 1)},
+        "preset": "ldarnet-120m (random weights; full forward with the fixed router at N = 4)",
+        "speed": speed, "peak_memory": peaks, "targets": TARGETS,
+        "met": {"extraction_fp32": speed["bp_per_s"]["extraction_fp32"] >= TARGETS["extraction_fp32_bp_per_s"],
+                "peak_65536": next((p["peak_rss_gb"] <= TARGETS["peak_gb_65536"] for p in peaks if p["length"] == 65536), None)},
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(f"{args.out}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
