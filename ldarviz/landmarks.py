@@ -141,7 +141,7 @@ def motif_landmarks(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, seque
                     motif_regions: dict | None = None, stranded=(), pvalue=None, boundary_fn=None, controls=CONTROLS,
                     outside: bool = True, radius: int = 100, flank: int = 10, gc_window: int | None = None,
                     gc_bin_width: float = 0.02, planted_context: int = 256, max_planted: int | None = 2000, motifs=None,
-                    n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, checkpoint=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    n_perm: int = 1000, n_boot: int = 1000, seed: int = 0, model=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Landmark statistics of motif hits inside regions, next to their controls and the hits outside.
 
     Parameters
@@ -171,6 +171,8 @@ def motif_landmarks(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, seque
         Also report the hits of the same PWM wholly outside the regions (set ``outside``).
     radius, flank : int
         Neighbourhood of the null and width of the flanks (see module doc).
+    model : ldarviz.Loaded, optional
+        The loaded model the boundaries came from; its checkpoint hash goes in the provenance.
 
     Returns
     -------
@@ -239,7 +241,7 @@ def motif_landmarks(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, seque
     profiles = pd.concat(profiles, ignore_index=True)[columns] if profiles else pd.DataFrame(columns=columns)
     stats = pd.concat(stats, ignore_index=True)[["motif_id", "set", "width"] + STAT_COLUMNS] if stats \
         else pd.DataFrame(columns=["motif_id", "set", "width"] + STAT_COLUMNS)
-    record = make_provenance(checkpoint=checkpoint, seed=seed, analysis="motif_landmarks", controls=list(controls),
+    record = make_provenance(model=model, seed=seed, analysis="motif_landmarks", controls=list(controls),
                              radius=radius, flank=flank, gc_window=gc_window, gc_bin_width=gc_bin_width, outside=outside,
                              planted_context=planted_context, max_planted=max_planted, n_perm=n_perm, n_boot=n_boot,
                              pvalue=threshold, restricted_to_regions=regions is not None or bool(motif_regions))
@@ -247,3 +249,37 @@ def motif_landmarks(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, seque
     record["jaspar_release"] = hit_record.get("jaspar_release")
     record["inputs"].update(hit_record.get("inputs", {}))
     return attach(profiles, record), attach(stats, record)
+
+
+def plot_landmark_stats(stats: pd.DataFrame, statistic: str, *, ax=None, save_path=None, title: str | None = None):
+    """Enrichment (observed / expected) of one landmark statistic per motif, one bar per set.
+
+    A dashed line marks 1 (as many boundaries as the shifted null expects); a star marks bars with
+    an unadjusted one-sided p-value below 0.05 (the verdict adjusts; this figure does not).
+    """
+    import matplotlib.pyplot as plt
+
+    from .provenance import finish_figure
+
+    if statistic not in LANDMARK_STATISTICS:
+        raise ValueError(f"statistic must be one of {LANDMARK_STATISTICS}, got {statistic!r}")
+    rows = stats[stats["statistic"] == statistic]
+    if rows.empty:
+        raise ValueError(f"no rows for statistic {statistic!r}")
+    fig, ax = plt.subplots(figsize=(7, 3.4)) if ax is None else (ax.figure, ax)
+    motifs = list(pd.unique(rows["motif_id"]))
+    sets = list(pd.unique(rows["set"]))
+    step = 0.8 / len(sets)
+    for j, name in enumerate(sets):
+        sub = rows[rows["set"] == name].set_index("motif_id").reindex(motifs)
+        x = np.arange(len(motifs)) + (j - (len(sets) - 1) / 2) * step
+        bars = ax.bar(x, sub["enrichment"].to_numpy(np.float64), width=step, label=name)
+        for xi, p, e in zip(x, sub["pvalue"], sub["enrichment"]):
+            if np.isfinite(p) and p < 0.05:
+                ax.annotate("*", (xi, e), ha="center", va="bottom", color=bars.patches[0].get_facecolor())
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(np.arange(len(motifs)), [m.split("_")[-1] for m in motifs])
+    ax.set_ylabel("observed / expected")
+    ax.set_title(title or f"{statistic} ({ALTERNATIVES[statistic]} than expected is the landmark signal)")
+    ax.legend(fontsize="small", ncol=min(len(sets), 3))
+    return finish_figure(fig, save_path=save_path, provenance=stats.attrs.get("provenance"))

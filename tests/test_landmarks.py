@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ldarviz.extract import extract_boundaries
-from ldarviz.landmarks import landmark_matrix, landmark_offsets, landmark_stats, motif_landmarks
+from ldarviz.landmarks import landmark_matrix, landmark_offsets, landmark_stats, motif_landmarks, plot_landmark_stats
 from ldarviz.promoters import in_regions, promoter_windows, start_codon_windows
 from ldarviz.stats import beats_controls
 
@@ -179,3 +179,20 @@ def test_motif_landmarks_rejects_bad_arguments():
         motif_landmarks({"s": np.zeros(500)}, hits, {"s": "A" * 500}, controls=["nope"])
     with pytest.raises(ValueError, match="boundary_fn"):
         motif_landmarks({"s": np.zeros(500)}, hits, {"s": "A" * 500}, controls=["planted_shuffle"])
+
+
+def test_plot_landmark_stats_draws_one_bar_per_motif_and_set():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = []
+    for motif in ("MA1_TBP", "MA2_SP1"):
+        for name, e, p in (("true", 0.5, 0.001), ("gc_matched", 1.0, 0.5)):
+            rows.append({"motif_id": motif, "set": name, "statistic": "inside", "enrichment": e, "pvalue": p})
+    fig = plot_landmark_stats(pd.DataFrame(rows), "inside")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_xticklabels()] == ["TBP", "SP1"]
+    assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0.5, 0.5, 1.0, 1.0]
+    assert sum(t.get_text() == "*" for t in ax.texts) == 2
+    with pytest.raises(ValueError, match="statistic"):
+        plot_landmark_stats(pd.DataFrame(rows), "middle")
