@@ -6,8 +6,14 @@ Public subpackages: :mod:`ldarnet.genome` (genome I/O: FASTA, annotation, region
 """
 
 from importlib import import_module
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+#: the checkpoint shipped with the repository (``ldarnet demo``, the notebooks and the workbench default to it)
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "ldarnet-proxy-multispecies"
+#: the value of a ``checkpoint`` argument that asks for random weights on purpose (never a silent fallback)
+UNTRAINED = "untrained"
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -23,7 +29,7 @@ _EXPORTS = {
 _SUBPACKAGES = ("genome",)
 
 __all__ = [
-    "genome",
+    "genome", "DEFAULT_CHECKPOINT", "UNTRAINED",
     "LDARNetConfig", "LDARNet", "BoundaryOutput", "LDARNetOutput", "MergeDNA", "MergeDNAConfig",
     "import_public", "load_pretrained", "resolve_config", "checkpoint_sha256", "file_sha256",
     "atomic_write", "atomic_write_text", "atomic_write_json", "eval_mode",

@@ -16,13 +16,10 @@ from pathlib import Path
 import torch
 
 import ldarnet
+from ldarnet import DEFAULT_CHECKPOINT, UNTRAINED  # noqa: F401  (re-exported: the notebooks' defaults)
 
 from .provenance import checkpoint_hash
 
-#: the checkpoint shipped with the repository (notebooks and the workbench default to it)
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "ldarnet-proxy-multispecies"
-#: the value of ``checkpoint`` that asks for random weights
-UNTRAINED = "untrained"
 #: architecture of the random-weight model: the one the shipped checkpoint uses
 UNTRAINED_PRESET = "ldarnet-proxy"
 

@@ -45,3 +45,10 @@ def test_unknown_command_is_a_usage_error(capsys):
         cli.main(["no-such-command"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_demo_never_falls_back_to_random_weights_silently(tmp_path, capsys):
+    assert cli.main(["demo", "--checkpoint", str(tmp_path / "missing")]) == 2
+    assert "missing does not exist" in capsys.readouterr().err
+    assert cli.main(["demo", "--checkpoint", "untrained", "--sequence", "ACGTTGCA" * 8]) == 0
+    assert "UNTRAINED ldarnet-proxy (seed 0)" in capsys.readouterr().out

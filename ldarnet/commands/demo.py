@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import DEFAULT_CHECKPOINT, UNTRAINED
+
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKPOINT = REPO / "checkpoints" / "ldarnet-proxy-multispecies"
 DEFAULT_FASTA = REPO / "data" / "athal_chr1_1000000_1200000.fa"
 DEFAULT_GFF = REPO / "data" / "athal_chr1_1000000_1200000.gff3"
-UNTRAINED = "untrained"
 
 
 def register(subparsers) -> None:
