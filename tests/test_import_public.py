@@ -6,14 +6,13 @@ The fixture in tests/data/public_ldarnet/ was written by the public code itself 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from ldarnet import LDARNet, encode, import_public
+from ldarnet import LDARNet, LDARNetConfig, import_public
 from ldarnet.checkpoint import file_sha256
 from ldarnet.chunking import dechunk
 from ldarnet.cli import main
@@ -168,7 +167,7 @@ def test_translate_config_of_the_released_110m_layout():
            "attn_cfg": {"num_heads": [16, 16], "rotary_emb_dim": [32, 48], "window_size": [1023, -1]},
            "tie_embeddings": False, "mode": "mlm", "pad_token_id": 6, "mask_token_id": 5}
     ours = translate_config(cfg)
-    expected = LDARNet.__init__.__globals__["LDARNetConfig"].preset("ldarnet-120m", dechunk_reverse_gate="own")
+    expected = LDARNetConfig.preset("ldarnet-120m", dechunk_reverse_gate="own")
     assert ours.to_dict() == expected.to_dict()
 
 
