@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ldarnet import LDARNet, LDARNetConfig, encode  # noqa: E402
+from ldarnet import LDARNet, LDARNetConfig, atomic_write_json, encode  # noqa: E402
 from ldarnet.genome import (  # noqa: E402
     Segment, default_tiling, iter_boundaries, open_fasta, plan_windows, sequence_source, write_tracks,
 )
@@ -195,9 +195,7 @@ def main(argv=None) -> int:
         "targets": {"bp_per_s": 30000, "peak_rss_mb": 4096},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    temp = f"{args.out}.tmp"
-    Path(temp).write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(temp, args.out)
+    atomic_write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("bases_run", "threads", "load_average_before")}, indent=None))
     print(f"whole run: {whole['bp_per_s']:.0f} bp/s ({whole['bp_per_cpu_s']:.0f} bp per CPU-second), peak RSS {whole['peak_rss_mb']:.0f} MB, "
           f"mean chunk {whole['mean_chunk_length']:.2f} bp")

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from ldarnet import atomic_write_json  # noqa: E402
 from ldarnet.finetune import classifier_factory, cross_validate, load_csv  # noqa: E402
 from ldarnet.finetune.load import check_labels  # noqa: E402
 
@@ -91,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         record["mcc_gain_over_random_init"] = pre["mcc_mean"] - record["arms"]["random-init"]["mcc_mean"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out)
+    atomic_write_json(out, record)
     print(json.dumps({k: v for k, v in record.items() if k != "arms"} |
                      {n: {k: a[k] for k in ("mcc_mean", "wall_seconds")} for n, a in record["arms"].items()}, indent=1))
     return 0

@@ -132,9 +132,9 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    from ldarnet import atomic_write_json
+
+    atomic_write_json(out, result)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -39,7 +39,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ldarnet import LDARNet, LDARNetConfig  # noqa: E402
+from ldarnet import LDARNet, LDARNetConfig, atomic_write_json  # noqa: E402
 from ldarnet.data import WindowCorpus  # noqa: E402
 from ldarnet.training import build_optimizer  # noqa: E402
 
@@ -111,9 +111,7 @@ def write_result(path: str, header: dict, runs: dict, first_step: dict, counters
         result["targets"]["note"] = "no native bf16 on this CPU: the bf16+compile target does not apply here"
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, result, indent=1)
 
 
 def main(argv=None) -> int:

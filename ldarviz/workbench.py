@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ldarnet import atomic_write_text
+
 NOTEBOOK_NAME = re.compile(r"^\d{2}_.+\.ipynb$")
 #: the parameter names the notebooks share, where they apply
 STANDARD_PARAMETERS = ("checkpoint", "fasta", "annotation", "out_dir", "seed", "device", "jaspar_release", "max_sites")
@@ -38,19 +40,6 @@ FIGURE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".pdf")
 
 
 # -- helpers the notebooks use -------------------------------------------------------------------
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; reports are for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def _plain(value):
     """JSON-able copy: numpy scalars and arrays to Python, paths to str, tuples to lists."""
@@ -71,7 +60,7 @@ def write_summary(out_dir: str | os.PathLike, summary: dict) -> Path:
     numpy values become plain numbers; keys are sorted so runs diff cleanly. Returns the path.
     """
     path = Path(out_dir) / "summary.json"
-    _atomic_text(path, json.dumps(_plain(summary), indent=2, sort_keys=True, allow_nan=True) + "\n")
+    atomic_write_text(path, json.dumps(_plain(summary), indent=2, sort_keys=True, allow_nan=True) + "\n")
     return path
 
 
@@ -139,7 +128,7 @@ def _to_html(notebook: Path) -> str | None:
     except Exception:  # the report stays useful without the rendering
         return None
     target = notebook.with_suffix(".html")
-    _atomic_text(target, body)
+    atomic_write_text(target, body)
     return target.name
 
 
@@ -252,9 +241,9 @@ table.summary td{{padding:1px 10px;font-size:90%}}</style></head><body>
 {"".join(blocks)}
 </body></html>
 """
-    _atomic_text(run_dir / "run.json", json.dumps({"run_id": run_dir.name, "seconds": round(total_seconds, 2),
+    atomic_write_text(run_dir / "run.json", json.dumps({"run_id": run_dir.name, "seconds": round(total_seconds, 2),
                                                    "parameters": _plain(parameters), "notebooks": _plain(results)}, indent=2) + "\n")
-    _atomic_text(run_dir / "index.html", page)
+    atomic_write_text(run_dir / "index.html", page)
     return run_dir / "index.html"
 
 

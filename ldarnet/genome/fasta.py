@@ -22,11 +22,12 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 import pyfaidx
+
+from ..io import atomic_write
 
 __all__ = ["FastaError", "open_fasta", "resolve_fasta", "record_lengths", "fasta_cache_dir"]
 
@@ -164,22 +165,17 @@ def _decompress_once(path: Path, cache: Path, *, quiet: bool) -> Path:
         print(f"note: {path} is plain gzip, which pyfaidx cannot index; decompressing it once to {target}",
               file=sys.stderr)
     _mkdir(cache)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=cache)
-    try:
-        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+
+    def decompress(tmp: str) -> None:
+        with open(tmp, "wb") as out, gzip.open(path, "rb") as src:
             shutil.copyfileobj(src, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like the source
-        os.replace(tmp, target)
+
+    try:
+        atomic_write(target, decompress)
     except (OSError, EOFError, zlib.error) as err:
-        Path(tmp).unlink(missing_ok=True)
         if isinstance(err, (EOFError, zlib.error, gzip.BadGzipFile)):
             raise FastaError(f"{path}: corrupt or truncated gzip ({err}); nothing was written") from None
         raise FastaError(f"{path}: cannot decompress into {cache} ({err})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 
