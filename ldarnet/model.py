@@ -182,6 +182,9 @@ class LDARNet(nn.Module):
         ``{"path": directory, "sha256": ldarnet.checkpoint_sha256(directory)}`` (a content hash).
         """
         config, state = checkpoint.load(directory, map_location)
+        if not isinstance(config, LDARNetConfig):
+            raise ValueError(f"checkpoint {directory} holds a {getattr(config, 'model_kind', type(config).__name__)} "
+                             "model, not an LDARNet; ldarnet.load_pretrained loads either kind")
         model = cls(config)
         checkpoint.restore(model, state, directory)
         model.source = checkpoint.source_record(directory)

@@ -164,3 +164,11 @@ def test_tiled_extraction_reproduces_whole_sequence_boundaries():
     prob = np.concatenate([p.prob for p in pieces]).astype(np.float32)
     assert np.array_equal(mask, whole.boundary_mask[0].numpy())
     assert np.allclose(prob, whole.boundary_prob[0].numpy(), atol=2e-3)  # pieces carry float16
+
+
+def test_ldarnet_from_pretrained_refuses_a_mergedna_folder_clearly(tmp_path):
+    from ldarnet import LDARNet
+
+    _tiny().save_pretrained(tmp_path / "m")
+    with pytest.raises(ValueError, match="mergedna model, not an LDARNet"):
+        LDARNet.from_pretrained(tmp_path / "m")
