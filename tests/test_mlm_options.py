@@ -142,3 +142,26 @@ def test_bf16_step_keeps_router_ema_cumsum_and_ratio_loss_in_fp32(monkeypatch):
     assert dtypes["q"] == [torch.float32] and dtypes["k"] == [torch.float32]
     assert out.boundaries[0].boundary_prob.dtype == torch.float32
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_stride_warmup_and_router_learning_rate():
+    from ldarnet.training import build_param_groups
+    from ldarnet.training.loop import _split_router_groups
+
+    ids = masked_batch()
+    model = tiny(mask_protection=True)
+    stage = stage_modules(model)[0]
+    stage.stride_warmup = True
+    with torch.no_grad():
+        b = model(ids).boundaries[0].boundary_mask
+    valid, masked = ids != PAD_ID, ids == MASK_ID
+    after = torch.zeros_like(masked)
+    after[:, 1:] = masked[:, :-1]
+    stride = (torch.arange(ids.shape[1]) % 4 == 0)[None, :] & valid
+    assert torch.equal(b, stride | ((masked | after) & valid))  # the stride, plus the protected positions
+    groups = _split_router_groups(build_param_groups(model, lr=1e-3), 0.1)
+    router = [g for g in groups if any("router" in n for n in g["names"])]
+    assert len(router) == 1 and all("router" in n for n in router[0]["names"])
+    assert router[0]["lr_multiplier"] == pytest.approx(0.1 * 4.0)  # 0.1 x the outer level's sqrt(4) * 64 / 32
+    assert router[0]["lr"] == pytest.approx(1e-3 * 0.4)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))

@@ -66,6 +66,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, metavar="M",
                    help="stop cleanly (checkpoint + final model) after M minutes of wall time")
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    r = p.add_argument_group("path reliance and router recipes (issue 11)")
+    r.add_argument("--reliance-every", type=int, default=0, metavar="K",
+                   help="log path reliance (held-out loss with each stage's chunk path / skip zeroed) every K steps (0: never)")
+    r.add_argument("--reliance-windows", type=int, default=16, metavar="N", help="held-out windows for it (default 16)")
+    r.add_argument("--router-lr-multiplier", type=float, metavar="X",
+                   help="train the routers' projections at X times their level's learning rate")
+    r.add_argument("--router-warmup-steps", type=int, default=0, metavar="S",
+                   help="chunk at a fixed stride N for the first S steps (the router still learns from the ratio loss)")
     p.set_defaults(func=run)
     return p
 
@@ -81,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
             grad_accum=args.grad_accum, bf16=args.bf16, device=args.device, max_n_fraction=args.max_n_fraction,
             val_records=args.val_records, val_regions=args.val_regions, val_windows=args.val_windows,
             rc_prob=args.rc_prob, mask_prob=args.mask_prob, keep_checkpoints=args.keep_checkpoints,
-            max_minutes=args.max_minutes, progress=not args.no_progress, threads=args.threads)
+            max_minutes=args.max_minutes, progress=not args.no_progress, threads=args.threads,
+            reliance_every=args.reliance_every, reliance_windows=args.reliance_windows,
+            router_lr_multiplier=args.router_lr_multiplier, router_warmup_steps=args.router_warmup_steps)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
@@ -92,5 +102,10 @@ def run(args: argparse.Namespace) -> int:
     if ev:
         text += (f"; held-out MLM loss {ev['mlm_loss']:.4f} (base-frequency baseline {ev['baseline_loss']:.4f}), "
                  f"compression {', '.join(f'{c:.2f}' for c in ev['compression'])}")
+        rel = ev.get("reliance")
+        if rel:
+            text += "; zeroing the chunk path costs " + ", ".join(
+                f"{s['chunk_path_cost']:+.4f}" for s in rel["stages"]) + " nats, the skip " + ", ".join(
+                f"{s['skip_cost']:+.4f}" for s in rel["stages"]) + f" (context baseline {rel['context_baseline']:.4f})"
     print(text, file=sys.stderr)
     return 0

@@ -124,6 +124,12 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {a[name]!r}")
     if not a["lr"] > 0 or not math.isfinite(a["lr"]):
         raise ValueError(f"--lr {a['lr']} must be a positive number")
+    for name in ("reliance_every", "router_warmup_steps"):
+        if not isinstance(a[name], int) or a[name] < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a whole number >= 0, got {a[name]!r}")
+    mult = a["router_lr_multiplier"]
+    if mult is not None and not (mult > 0 and math.isfinite(mult)):
+        raise ValueError(f"--router-lr-multiplier {mult} must be a positive number")
     micro, accum = plan_batches(batch_size, info.world_size, seq_len, a["grad_accum"])
     run_args = {k: a[k] for k in ("fasta", "weights", "steps", "batch_size", "seq_len", "checkpoint_every", "seed",
                                   "lr", "weight_decay", "grad_accum", "bf16", "max_n_fraction", "val_records",
