@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,17 @@ class MergeDNAConfig:
         """r_l, the merges per block in each Local Encoder layer, so that a full block keeps ~keep of its bases.
 
         The total ``R = round(G * (1 - keep))`` is split as evenly as possible, earlier layers first.
+        R is then held where a full block's realised fraction ``(G - R) / G`` lies inside
+        ``keep_range`` (when some R does), so rounding never leaves the paper's [0.4N, 0.6N]; with
+        G = 16 the sampled keeps realise as 7/16, 8/16 or 9/16 (finer steps need a larger G).
         """
         G, n = self.merge_window, self.local_encoder_layers
-        total = min(G - 1, max(0, round(G * (1.0 - keep))))
+        total = round(G * (1.0 - keep))
+        low = math.ceil(G * (1.0 - self.keep_range[1]) - 1e-9)
+        high = math.floor(G * (1.0 - self.keep_range[0]) + 1e-9)
+        if low <= high:
+            total = min(high, max(low, total))
+        total = min(G - 1, max(0, total))
         return [total // n + (1 if i < total % n else 0) for i in range(n)]
 
     def encoder_reach(self) -> int:
