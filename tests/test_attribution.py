@@ -79,3 +79,13 @@ def test_plot_attribution_draws_the_logo_under_the_track():
 def test_targets_off_the_sequence_are_an_error():
     with pytest.raises(ValueError, match="target positions"):
         boundary_attribution(KmerStartModel(KMER), "ACGT" * 5, [20])
+
+
+def test_attribution_figure_is_one_call_for_a_viewer():
+    from ldarviz import attribution_figure
+
+    seq = "GCGCGCGCGCGC" + KMER + "GCGCGCGCGCGC"
+    probs = np.zeros(len(seq))
+    probs[12] = 1.0
+    fig = attribution_figure(KmerStartModel(KMER), seq, 12, flank=4, context=8, probs=probs, offset=100)
+    assert len(fig.axes) == 2 and fig.axes[1].get_xlim() == pytest.approx((108 - 0.5, 116 + 0.5))
