@@ -6,7 +6,7 @@ Analyses read boundaries only through ``ldarnet``'s public output (``BoundaryOut
 
 from .extract import extract_boundaries
 from .loading import Loaded, load_model
-from .landmarks import LANDMARK_STATISTICS, landmark_matrix, landmark_stats, motif_landmarks
+from .landmarks import LANDMARK_STATISTICS, landmark_matrix, landmark_stats, landmark_table, motif_landmarks
 from .motifs import DEFAULT_MOTIFS, DEFAULT_RELEASE, load_motifs, scan_motifs
 from .reproducibility import set_reproducible
 from .sampling import stratified_sample
@@ -25,7 +25,7 @@ __all__ = [
     "scan_motifs", "load_motifs", "DEFAULT_MOTIFS", "DEFAULT_RELEASE",
     "boundary_profile", "motif_profiles", "peak_enrichment",
     "promoter_windows", "start_codon_windows", "in_regions",
-    "motif_landmarks", "landmark_matrix", "landmark_stats", "LANDMARK_STATISTICS",
+    "motif_landmarks", "landmark_matrix", "landmark_stats", "landmark_table", "LANDMARK_STATISTICS",
     "beats_controls", "verdict_text", "adjust_pvalues",
     "splice_sites", "matched_controls", "splice_profiles", "canonical_fractions",
     "context_regions", "token_length_distributions", "compare_contexts", "train_bpe",

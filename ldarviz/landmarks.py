@@ -251,6 +251,24 @@ def motif_landmarks(boundaries: dict[str, np.ndarray], hits: pd.DataFrame, seque
     return attach(profiles, record), attach(stats, record)
 
 
+def landmark_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """The statistics of :func:`motif_landmarks` one row per (motif, set), for reading.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``motif_id, set``; columns ``n_sites`` then ``<statistic> enrichment`` and
+        ``<statistic> p`` for start, inside and flanks (unadjusted one-sided p-values).
+    """
+    wide = stats.pivot(index=["motif_id", "set"], columns="statistic", values=["enrichment", "pvalue"])
+    out = pd.DataFrame({"n_sites": stats.groupby(["motif_id", "set"])["n_sites"].first()})
+    for name in LANDMARK_STATISTICS:
+        if ("enrichment", name) in wide:
+            out[f"{name} enrichment"] = wide[("enrichment", name)]
+            out[f"{name} p"] = wide[("pvalue", name)]
+    return out
+
+
 def plot_landmark_stats(stats: pd.DataFrame, statistic: str, *, ax=None, save_path=None, title: str | None = None):
     """Enrichment (observed / expected) of one landmark statistic per motif, one bar per set.
 

@@ -165,7 +165,8 @@ def beats_controls(stats: pd.DataFrame, *, by: str | Sequence[str], set_column: 
                      "beaten": ", ".join(beaten), "not_beaten": ", ".join(not_beaten), "also_in": ", ".join(also),
                      "beats_controls": beats, "verdict": verdict})
     out = pd.DataFrame(rows, columns=by + VERDICT_COLUMNS)
-    out.attrs.update(method=method, alpha=alpha, n_tests=int(n_tests or np.isfinite(truth["pvalue"]).sum()))
+    out.attrs.update(method=method, alpha=alpha, n_tests=int(n_tests or np.isfinite(truth["pvalue"]).sum()),
+                     compare=[c for c in compare if c not in must_beat])
     return out
 
 
@@ -200,7 +201,9 @@ def verdict_text(verdicts: pd.DataFrame, *, by: str | Sequence[str] | None = Non
     parts = []
     for _, r in winners.iterrows():
         side = "more" if r["alternative"] == "greater" else "fewer"
-        also = f"; also in {r.also_in}" if r["also_in"] else ""
+        shown = [c.strip() for c in r["also_in"].split(",") if c.strip()]
+        absent = [c for c in verdicts.attrs.get("compare", []) if c not in shown]
+        also = (f"; also in {r.also_in}" if shown else "") + (f"; not in {', '.join(absent)}" if absent else "")
         parts.append(f"{_label(r, by)} ({side} boundaries than expected: enrichment {r.enrichment:.2f}, "
                      f"adjusted p {r.pvalue_adjusted:.2g}{also})")
     return f"{len(winners)} of {len(verdicts)} {what}s beat their controls ({how}): " + "; ".join(parts) + "."

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ldarviz.extract import extract_boundaries
-from ldarviz.landmarks import landmark_matrix, landmark_offsets, landmark_stats, motif_landmarks, plot_landmark_stats
+from ldarviz.landmarks import landmark_matrix, landmark_offsets, landmark_stats, motif_landmarks, landmark_table, plot_landmark_stats
 from ldarviz.promoters import in_regions, promoter_windows, start_codon_windows
 from ldarviz.stats import beats_controls
 
@@ -196,3 +196,12 @@ def test_plot_landmark_stats_draws_one_bar_per_motif_and_set():
     assert sum(t.get_text() == "*" for t in ax.texts) == 2
     with pytest.raises(ValueError, match="statistic"):
         plot_landmark_stats(pd.DataFrame(rows), "middle")
+
+
+def test_landmark_table_has_one_row_per_motif_and_set():
+    rows = [{"motif_id": "m", "set": name, "statistic": stat, "enrichment": e, "pvalue": 0.5, "n_sites": n}
+            for name, e, n in (("true", 0.8, 10), ("gc_matched", 1.0, 9)) for stat in ("start", "inside", "flanks")]
+    t = landmark_table(pd.DataFrame(rows))
+    assert t.loc[("m", "true"), "inside enrichment"] == 0.8 and t.loc[("m", "gc_matched"), "n_sites"] == 9
+    assert list(t.columns) == ["n_sites", "start enrichment", "start p", "inside enrichment", "inside p",
+                               "flanks enrichment", "flanks p"]

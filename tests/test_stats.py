@@ -122,3 +122,9 @@ def test_verdict_text_is_computed_from_the_table():
     assert "enrichment 1.50" in text and "adjusted p 0.002" in text and "SP1" not in text
     none = verdict_text(beats_controls(table(rows[2:]), by="group"), what="motif")
     assert none.startswith("No motif beats its controls") and "not beyond gc" in none
+
+
+def test_verdict_text_says_which_compare_sets_show_the_effect_and_which_do_not():
+    rows = [("TBP", "true", 1.5, 0.001), ("TBP", "gc", 1.0, 0.6), ("TBP", "planted", 1.4, 0.01), ("TBP", "outside", 1.0, 0.5)]
+    text = verdict_text(beats_controls(table(rows), by="group", compare=["planted", "outside"]), what="motif")
+    assert "also in planted; not in outside" in text
