@@ -185,6 +185,10 @@ class MergeDNA(nn.Module):
         window = max(4 * overlap, 16384 // g * g)
         return {"window": window, "overlap": overlap, "batch_size": max(1, 65536 // window)}
 
+    def parameter_levels(self) -> dict[str, int]:
+        """Every parameter at level 0: MergeDNA has one width, so the trainer's per-level LR multipliers are all 1."""
+        return {name: 0 for name, _ in self.named_parameters()}
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
