@@ -2,8 +2,9 @@
 
 Each call trains for at most ``--minutes`` of wall time, writes a checkpoint and stops; the next call
 with the same arguments continues from the newest intact checkpoint (data position, RNG and optimiser
-state included, so the loss curve is the one an uninterrupted run would give). Commit the run folder's
-``checkpoints/`` between sittings to carry it across machines.
+state included, so the loss curve is the one an uninterrupted run would give). To carry a run across
+machines, copy the run folder, or commit its newest ``checkpoints/step-*`` with ``git add -f``
+(``runs/`` is git-ignored).
 
     # CPU, one sitting of 50 minutes at a time, until 1,600 steps x 32 x 1024 = 52.4M tokens are done
     OMP_NUM_THREADS=2 python results/mlm-options-proxy/long_run.py --out runs/proxy-a003-50M --minutes 50
