@@ -39,6 +39,13 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=["bedgraph", "bigwig"], default="bedgraph",
                         help="per-base track format: bedgraph (PREFIX.bedgraph, text; default) or bigwig (PREFIX.bw, "
                         "pyBigWig, float32, indexed for genome browsers; the bedGraph is converted and removed)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: autocast the embedding and encoder (the router's cosine and decisions stay fp32); "
+                        "pays on CPUs with native bf16 (AMX/avx512_bf16) and on GPUs")
+    parser.add_argument("--store", action="store_true", help="also write PREFIX.store.npz, the compressed float16 track store "
+                        "notebooks read regions from (ldarnet.genome.TrackStore)")
+    parser.add_argument("--part-bp", type=int, default=1_000_000, help="bases per part: the unit of sharding under torchrun "
+                        "and of resuming after a kill (finished parts are kept in PREFIX.parts/ until the merge)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.set_defaults(func=run)
 
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__, load_pretrained
     from ..checkpoint import file_sha256
-    from ..genome import check_tiling, default_tiling, iter_boundaries, open_fasta, read_regions, sequence_source, whole_records, write_tracks
+    from ..genome import check_tiling, default_tiling, open_fasta, read_regions, sequence_source, whole_records
     from ..io import atomic_write_json
 
     if args.threads is not None:
@@ -70,20 +77,22 @@ def run(args: argparse.Namespace) -> int:
     segments = read_regions(args.bed, lengths) if args.bed else whole_records(lengths)
     if not segments:
         raise ValueError(f"FASTA {args.fasta} has no non-empty records")
-    pieces = iter_boundaries(model, segments, fetch, **tiling, device=args.device, progress=not args.no_progress)
     # SIGTERM ends the run like Ctrl-C (exit 143), so the writers' cleanup runs and no temporary file stays;
     # after SIGKILL, the next run into this prefix removes them (ldarnet.genome.remove_stale_partials)
+    # and resumes from the finished parts (ldarnet.genome.parts); under torchrun only rank 0 merges and records
+    from ..genome.parts import write_sharded_tracks
+
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        summary = write_tracks(pieces, args.out)
-        if args.format == "bigwig":  # the bedGraph is the stitched stream's natural form; bigWig is built from it
-            from ..genome import bedgraph_to_bigwig
-
-            bigwig = bedgraph_to_bigwig(summary["bedgraph"], lengths, f"{args.out}.bw")
-            Path(summary.pop("bedgraph")).unlink()
-            summary["bigwig"] = str(bigwig)
+        summary = write_sharded_tracks(
+            model, segments, fetch, lengths, args.out, **tiling, device=args.device, precision=args.precision,
+            part_bp=args.part_bp, fmt=args.format, store=args.store, progress=not args.no_progress,
+            provenance={"checkpoint_sha256": model.source["sha256"], "fasta_sha256": file_sha256(args.fasta),
+                        "bed_sha256": file_sha256(args.bed) if args.bed else None})
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if summary is None:  # a rank other than 0 under torchrun: its parts are written, rank 0 merged them
+        return 0
     seconds = time.perf_counter() - started
     record = {
         "command": "ldarnet boundaries", "ldarnet_version": __version__, "format": args.format, **summary, "seconds": round(seconds, 3),

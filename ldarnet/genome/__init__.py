@@ -8,6 +8,8 @@ the CLI and the fine-tuning task builders use these names. All coordinates are 0
 - :mod:`.regions`: what to extract from (sequence sources, BED regions, :class:`Segment`);
 - :mod:`.tiling`: windows over long sequences, stitched per-base boundaries (:func:`iter_boundaries`);
 - :mod:`.tracks`: bedGraph/BED writers (:func:`write_tracks`);
+- :mod:`.parts`: sharded (torchrun) and resumable extraction in parts, one merge (:func:`write_sharded_tracks`);
+- :mod:`.store`: the compressed float16 track store notebooks read regions from (:class:`TrackStore`);
 - :mod:`.bigwig`: bigWig writer and bedGraph conversion (pyBigWig; :func:`write_bigwig`, :func:`bedgraph_to_bigwig`);
 - :mod:`.splice`: splice junctions (one convention) and decoy junction candidates;
 - :mod:`.gc`: window GC content and the one GC matcher (:func:`match_on_gc`).
@@ -22,6 +24,8 @@ from .splice import (CANONICAL, JUNCTION_COLUMNS, candidate_junctions, junction_
                      splice_junctions)
 from .tiling import Piece, check_tiling, default_tiling, iter_boundaries, plan_windows
 from .tracks import remove_stale_partials, write_tracks
+from .parts import plan_parts, write_sharded_tracks
+from .store import TrackStore, write_store
 from .bigwig import bedgraph_to_bigwig, read_bedgraph, write_bigwig
 
 __all__ = [
@@ -29,7 +33,7 @@ __all__ = [
     "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records", "outside_records", "first_promoter",
     "Segment", "sequence_source", "whole_records", "read_regions",
     "Piece", "default_tiling", "check_tiling", "plan_windows", "iter_boundaries",
-    "write_tracks", "remove_stale_partials", "write_bigwig", "bedgraph_to_bigwig", "read_bedgraph",
+    "write_tracks", "remove_stale_partials", "plan_parts", "write_sharded_tracks", "TrackStore", "write_store", "write_bigwig", "bedgraph_to_bigwig", "read_bedgraph",
     "splice_junctions", "candidate_junctions", "junction_dinucleotides", "oriented_first_base", "CANONICAL",
     "JUNCTION_COLUMNS",
     "BASE_CODES", "base_codes", "record_cumsums", "window_stats", "match_on_gc",
