@@ -55,7 +55,7 @@ table = load_csv(csv, sequence_column="seqs", label_column="labels")
 table = ldarviz.stratified_sample(table, "label", total=max_sites, seed=seed)
 print(f"{len(table)} examples ({table.label.value_counts().to_dict()}) from {display_path(csv)}")
 
-# %%
+# %% tags=["nbval-atol=0.03"]
 # the same architecture from random weights; with checkpoint="untrained" that is the only variant
 variants = {"random-init": dict(checkpoint=loaded.path, config=None if loaded.trained else "ldarnet-proxy", random_init=True)}
 if loaded.trained:

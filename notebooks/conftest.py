@@ -10,7 +10,13 @@ word, verdict, table shape or count) still fails as before.
 
 The tolerance is the precision a scientist reports, see :data:`RTOL` and :data:`ATOL`; integers
 (counts, offsets, sizes) must match exactly. ``nbval_sanitize.cfg`` still masks run-to-run noise
-(paths, timestamps, durations, addresses) first. pytest loads this file whenever it collects a
+(paths, timestamps, durations, addresses) first.
+
+A cell whose numbers come out of a training run compares more loosely: tag it ``nbval-atol=X``
+(07's fine-tuned MCCs: two folds of a short fine-tuning amplify float-order differences to about
+0.01 in the mean and 0.02 in the SD between AVX2 with 2 threads, AVX2 with 1 and AVX-512). The tag
+widens the absolute tolerance of that cell only; its words, counts and table shape still compare
+exactly. pytest loads this file whenever it collects a
 notebook in this folder (tests/test_notebooks.py runs ``pytest --nbval notebooks/NN_*.ipynb``).
 """
 
@@ -73,9 +79,22 @@ def _fields(outputs, skip) -> dict:
     return found
 
 
+CELL_ATOL = re.compile(r"nbval-atol=(\d+(?:\.\d+)?)")
+
+
+def cell_atol(tags) -> float:
+    """The absolute tolerance of a cell: :data:`ATOL`, or the value of its ``nbval-atol=X`` tag."""
+    for tag in tags or ():
+        match = CELL_ATOL.fullmatch(tag)
+        if match:
+            return float(match[1])
+    return ATOL
+
+
 def _tolerant(compare):
     def compare_outputs(self, test, ref, skip_compare=None):
         skip = skip_compare or self.parent.skip_compare
+        atol = cell_atol(getattr(self, "cell", {}).get("metadata", {}).get("tags"))
         new, stored = _fields(test, skip), _fields(ref, skip)
         for key in new.keys() & stored.keys():
             if len(new[key]) != len(stored[key]):
@@ -85,7 +104,7 @@ def _tolerant(compare):
                 if not (isinstance(a, str) and isinstance(b, str)):
                     continue
                 a, b = self.sanitize(a), self.sanitize(b)
-                if a != b and numbers_agree(b, a):
+                if a != b and numbers_agree(b, a, atol=atol):
                     n_box[n_key] = s_box[s_key] = b  # equal for nbval; the cell's own output is not kept
         return compare(self, test, ref, skip_compare)
 

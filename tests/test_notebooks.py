@@ -117,6 +117,16 @@ def test_nbval_compares_numbers_at_reporting_precision(stored, new, agree):
     assert _tolerance().numbers_agree(stored, new) is agree
 
 
+def test_a_cell_tag_widens_the_absolute_tolerance_of_that_cell_only():
+    tolerance = _tolerance()
+    assert tolerance.cell_atol(None) == tolerance.cell_atol(["parameters"]) == tolerance.ATOL
+    assert tolerance.cell_atol(["nbval-atol=0.03"]) == 0.03
+    stored, new = "pretrained  0.601  0.045  2", "pretrained  0.589  0.063  2"  # 07 with 2 threads vs 1
+    assert not tolerance.numbers_agree(stored, new)
+    assert tolerance.numbers_agree(stored, new, atol=0.03)
+    assert not tolerance.numbers_agree(stored, "pretrained  0.589  0.063  3", atol=0.03)  # counts stay exact
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_reproduces_its_committed_outputs_under_nbval(path):
