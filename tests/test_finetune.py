@@ -280,15 +280,23 @@ def test_cli_finetunes_a_checkpoint_and_writes_the_tidy_table(tmp_path, ecoli):
     csv = save_csv(subset.drop(columns="source"), tmp_path / "ecoli.csv")
     out = tmp_path / "run"
     code = _run_cli(["finetune", "--checkpoint", str(tmp_path / "ckpt"), "--csv", str(csv), "--folds", "3",
-                     "--max-folds", "1", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--quiet"])
+                     "--max-folds", "1", "--epochs", "1", "--batch-size", "4", "--protocol", "paper",
+                     "--kmer-sizes", "3,4", "--out", str(out), "--quiet"])
     assert code == 0
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == ["task", "variant", "fold", "metric", "value"]
     assert set(results["metric"]) >= {"mcc", "accuracy", "f1", "auroc", "val_loss", "train_seconds"}
-    assert results["variant"].unique().tolist() == ["pretrained"] and results["task"].iloc[0] == "ecoli"
+    assert results["variant"].unique().tolist() == ["pretrained", "random-init", "kmer-3", "kmer-4", "linear-probe"]
+    assert results["task"].iloc[0] == "ecoli" and results["fold"].unique().tolist() == [0]
+    n_test = results[results["metric"] == "n_test"].groupby("variant")["value"].first()
+    assert n_test.nunique() == 1  # every variant scored on the same held-out fold
     record = json.loads((out / "run.json").read_text())
-    assert record["num_labels"] == 2 and record["chosen_lr"] == 1e-4
-    assert "fold 1/1" in (out / "finetune.log").read_text()
+    assert record["num_labels"] == 2 and record["chosen_lr"] == 1e-4 and record["protocol"] == "paper"
+    assert record["recipe"]["schedule"] == "constant" and record["recipe"]["batch_size"] == 4
+    assert set(record["summary_by_variant"]) == set(results["variant"])
+    assert (out / "features.npy").exists()
+    log = (out / "finetune.log").read_text()
+    assert "fold 1/1" in log and "epoch 1:" in log and "kmer-4" in log
 
 
 def test_classifier_factory_copies_the_checkpoint_or_reinitialises(tmp_path):
@@ -341,7 +349,7 @@ def test_cli_grid_search_then_cross_validation(tmp_path, ecoli):
     csv = save_csv(subset.drop(columns="source"), tmp_path / "ecoli.csv")
     out = tmp_path / "grid"
     assert _run_cli(["finetune", "--config", "ldarnet-tiny", "--csv", str(csv), "--folds", "2", "--max-folds", "1",
-                     "--epochs", "1", "--grid", "2x1", "--out", str(out), "--quiet"]) == 0
+                     "--epochs", "1", "--grid", "2x1", "--baselines", "none", "--out", str(out), "--quiet"]) == 0
     grid = pd.read_csv(out / "grid.csv")
     assert sorted(grid["lr"].unique()) == [1e-5, 1e-3] and grid["batch_size"].unique().tolist() == [256]
     record = json.loads((out / "run.json").read_text())

@@ -14,6 +14,16 @@ share of the rest), and write the tidy table OUT/results.csv with columns
 task, variant, fold, metric, value (metrics: mcc, accuracy, f1, auroc on the test fold, plus the
 training record: val_loss, epochs, best_epoch, steps, train_seconds, lr, batch_size, n_train, n_test).
 
+Every run also reports, on exactly the same folds, the baselines a reader needs to judge the
+result (variants in the same table): random-init (the same architecture and recipe from random
+weights), linear-probe (logistic regression on the frozen checkpoint's pooled features, computed
+once and cached in OUT/features.npy) and kmer-3 .. kmer-6 (logistic regression on normalised k-mer
+counts; C chosen on the validation share). --baselines none turns them off.
+
+--protocol default is the recipe chosen by measurement (results/finetune-defaults/README.md):
+cosine learning rate with warm-up, a 10x faster head; --protocol paper is the paper's fixed proxy
+protocol (batch 128, one constant learning rate 1e-4, early stopping with patience 5).
+
 With --grid, the learning rate and batch size are first chosen by validation MCC over the paper's
 learning-rate x batch-size grid (OUT/grid.csv), then used for every fold.
 OUT/run.json records the options, the model and the wall time; OUT/finetune.log the progress."""
@@ -37,7 +47,7 @@ def register(subparsers) -> None:
                         help="an architecture (preset name or config JSON) trained from random weights")
     model.add_argument("--random-init", action="store_true",
                        help="use only the checkpoint's config, with fresh random weights (the no-pretraining control)")
-    model.add_argument("--pooling", choices=("mean", "max", "first"), default="mean", help="default: mean")
+    model.add_argument("--pooling", choices=("mean", "max", "first"), help="default: the protocol's (mean)")
     model.add_argument("--conjoin-rc", action="store_true",
                        help="average the logits of each sequence and its reverse complement")
     model.add_argument("--freeze-backbone", action="store_true", help="train only the classification head")
@@ -56,11 +66,18 @@ def register(subparsers) -> None:
     cv.add_argument("--max-folds", type=int, help="run only the first N folds (the test sets stay the 1/k splits)")
     cv.add_argument("--valid-fraction", type=float, default=0.1,
                     help="share of each training part held out for early stopping (default: 0.1)")
-    cv.add_argument("--epochs", type=int, default=10, help="maximum epochs per fold (default: 10)")
-    cv.add_argument("--patience", type=int, default=5,
-                    help="stop after this many epochs without a lower validation loss (default: 5)")
-    cv.add_argument("--lr", type=float, default=1e-4, help="learning rate when no --grid is given (default: 1e-4)")
-    cv.add_argument("--batch-size", type=int, default=32, help="batch size when no --grid is given (default: 32)")
+    cv.add_argument("--protocol", choices=("default", "paper"), default="default",
+                    help="training recipe: 'default' (measured) or 'paper' (batch 128, lr 1e-4 constant, patience 5)")
+    cv.add_argument("--epochs", type=int, help="maximum epochs per fold (default: the protocol's, 10)")
+    cv.add_argument("--patience", type=int,
+                    help="stop after this many epochs without a lower validation loss (default: the protocol's)")
+    cv.add_argument("--lr", type=float, help="peak learning rate when no --grid is given (default: the protocol's)")
+    cv.add_argument("--batch-size", type=int, help="batch size when no --grid is given (default: the protocol's)")
+    cv.add_argument("--schedule", choices=("constant", "cosine"), help="learning rate after warm-up (default: the protocol's)")
+    cv.add_argument("--head-lr-scale", type=float, help="learning-rate multiplier of the head (default: the protocol's)")
+    cv.add_argument("--baselines", default="random-init,linear-probe,kmer",
+                    help="comma list of random-init, linear-probe, kmer, or 'none' (default: all three)")
+    cv.add_argument("--kmer-sizes", default="3,4,5,6", help="k of the k-mer baselines (default: 3,4,5,6)")
     cv.add_argument("--micro-batch-size", type=int, help="accumulate gradients over micro-batches of this size")
     cv.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default: 0.01)")
     cv.add_argument("--grid", metavar="paper|RxB",
@@ -78,7 +95,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..finetune import classifier_factory, cross_validate, grid_search, hyperparameter_grid, load_csv, write_results_table
+    from ..finetune import classifier_factory, grid_search, hyperparameter_grid, load_csv, write_results_table
+    from ..finetune.compare import BASELINES, compare_variants, recipe
+    from ..finetune.folds import fold_splits
     from ..finetune.load import check_labels, load_fasta_classes
     from ..checkpoint import checkpoint_sha256
     from ..io import atomic_write_json, run_logger
@@ -97,38 +116,70 @@ def run(args: argparse.Namespace) -> int:
         table = load_fasta_classes(args.fasta_class)
         task = args.task or "_vs_".join(Path(f).name.split(".")[0] for f in args.fasta_class)
     num_labels = check_labels(table["label"].to_numpy(), where=args.csv or "the FASTA classes")
+    baselines = [] if args.baselines.strip() == "none" else [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if set(baselines) - set(BASELINES):
+        raise ValueError(f"--baselines {args.baselines!r}: choose from {', '.join(BASELINES)} or 'none'")
+    kmer_sizes = [int(k) for k in args.kmer_sizes.split(",")]
+    plan = recipe(args.protocol, lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs,
+                  patience=args.patience, schedule=args.schedule, head_lr_scale=args.head_lr_scale,
+                  pooling=args.pooling)
+    pooling = plan.pop("pooling")
     variant = args.variant or ("random-init" if args.random_init else "pretrained" if args.checkpoint else str(args.config))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = run_logger(out / "finetune.log", quiet=args.quiet)
     make_model = classifier_factory(num_labels=num_labels, checkpoint=args.checkpoint, config=args.config,
-                                    random_init=args.random_init, pooling=args.pooling, conjoin_rc=args.conjoin_rc,
+                                    random_init=args.random_init, pooling=pooling, conjoin_rc=args.conjoin_rc,
                                     device=args.device)
+    # a --config model or --random-init run is already the random-weights arm: no second one, no probe
+    pretrained = args.checkpoint is not None and not args.random_init
+    make_random = (classifier_factory(num_labels=num_labels, checkpoint=args.checkpoint, random_init=True,
+                                      pooling=pooling, conjoin_rc=args.conjoin_rc, device=args.device)
+                   if pretrained else None)
+    if not pretrained:
+        baselines = [b for b in baselines if b == "kmer"]
     deadline = started + 60 * args.max_minutes if args.max_minutes else None
-    options = dict(max_epochs=args.epochs, patience=args.patience, valid_fraction=args.valid_fraction,
-                   seed=args.seed, log=log, freeze_backbone=args.freeze_backbone, bf16=args.bf16,
+    schedule = dict(schedule=plan["schedule"], warmup_fraction=plan["warmup_fraction"],
+                    head_lr_scale=plan["head_lr_scale"])
+    options = dict(seed=args.seed, log=log, freeze_backbone=args.freeze_backbone, bf16=args.bf16,
                    micro_batch_size=args.micro_batch_size, weight_decay=args.weight_decay)
-    lr, batch_size = args.lr, args.batch_size
-    log(f"{task}: {len(table)} sequences, {num_labels} classes, variant {variant}")
+    lr, batch_size = plan["lr"], plan["batch_size"]
+    log(f"{task}: {len(table)} sequences, {num_labels} classes, variant {variant}, protocol {args.protocol} "
+        f"({', '.join(f'{k} {v}' for k, v in plan.items())}, pooling {pooling}); baselines: {', '.join(baselines) or 'none'}")
     if args.grid:
         grid = hyperparameter_grid(args.grid)
         grid_deadline = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / 2
         (lr, batch_size), grid_table = grid_search(make_model, table, grid, task=task, variant=variant,
-                                                   deadline=grid_deadline, **options)
+                                                   deadline=grid_deadline, max_epochs=plan["max_epochs"],
+                                                   patience=plan["patience"], valid_fraction=args.valid_fraction,
+                                                   **schedule, **options)
         write_results_table(grid_table, out / "grid.csv")
         log(f"grid search chose lr {lr:g}, batch size {batch_size}")
-    results = cross_validate(make_model, table, task=task, variant=variant, folds=args.folds, lr=lr,
-                             batch_size=batch_size, max_folds=args.max_folds, deadline=deadline, **options)
+    splits = fold_splits(table["label"].to_numpy(), args.folds, valid_fraction=args.valid_fraction,
+                         seed=args.seed, max_folds=args.max_folds)
+    training = dict(lr=lr, batch_size=batch_size, max_epochs=plan["max_epochs"], patience=plan["patience"], **schedule)
+    results = compare_variants(table, splits, task=task, make_model=make_model, make_random=make_random,
+                               variant=variant, baselines=baselines, kmer_sizes=kmer_sizes, training=training,
+                               feature_cache=out / "features.npy", deadline=deadline, **options)
     write_results_table(results, out / "results.csv")
-    summary = results.groupby("metric", sort=False)["value"].agg(["mean", "std"])
-    for metric in ("mcc", "accuracy", "f1", "auroc"):
-        log(f"{metric}: {summary.loc[metric, 'mean']:.4f} +- {summary.loc[metric, 'std']:.4f} over "
-            f"{results['fold'].nunique()} fold(s)")
+    scored = results[results["metric"].isin(("mcc", "accuracy", "f1", "auroc"))]
+    table_summary = scored.groupby(["variant", "metric"], sort=False)["value"].agg(["mean", "std"])
+    log(f"test MCC over {results['fold'].nunique()} fold(s), mean +- SD, same folds for every variant:")
+    for name in results["variant"].unique():
+        row = table_summary.loc[(name, "mcc")]
+        log(f"  {name:<14} {row['mean']:.4f} +- {row['std']:.4f}")
     record = {"task": task, "variant": variant, "options": {k: v for k, v in vars(args).items() if k != "func"},
               "checkpoint_sha256": checkpoint_sha256(args.checkpoint) if args.checkpoint else None,
+              "protocol": args.protocol, "recipe": training | {"pooling": pooling},
               "chosen_lr": lr, "chosen_batch_size": batch_size, "n_sequences": len(table), "num_labels": num_labels,
+              "folds": [{"fold": s.fold, "train": s.train.tolist(), "valid": s.valid.tolist(), "test": s.test.tolist()}
+                        for s in splits],
               "wall_seconds": round(time.monotonic() - started, 1), "torch_threads": torch.get_num_threads(),
-              "summary": {m: {"mean": float(summary.loc[m, "mean"]), "std": float(summary.loc[m, "std"])}
-                          for m in ("mcc", "accuracy", "f1", "auroc")}}
+              "summary": {m: {"mean": float(table_summary.loc[(variant, m), "mean"]),
+                              "std": float(table_summary.loc[(variant, m), "std"])} for m in ("mcc", "accuracy", "f1", "auroc")},
+              "summary_by_variant": {name: {m: {"mean": float(table_summary.loc[(name, m), "mean"]),
+                                               "std": float(table_summary.loc[(name, m), "std"])}
+                                           for m in ("mcc", "accuracy", "f1", "auroc")}
+                                     for name in results["variant"].unique()}}
     atomic_write_json(out / "run.json", record)
     return 0

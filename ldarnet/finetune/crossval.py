@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
 from ..io import atomic_write
+from .folds import FoldSplit, check_folds as _check_folds, fold_splits, split_validation as _split_validation
 from .metrics import classification_metrics
 from .train import FitResult, encode_sequences, predict_logits, train_classifier
 
@@ -88,6 +88,7 @@ def cross_validate(
     patience: int = 5,
     valid_fraction: float = 0.1,
     max_folds: int | None = None,
+    splits: Sequence[FoldSplit] | None = None,
     deadline: float | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -109,6 +110,9 @@ def cross_validate(
         Share of each training part held out (stratified) for early stopping.
     max_folds : int, optional
         Run only the first ``max_folds`` of the ``k`` folds (the test sets stay the 1/k splits).
+    splits : sequence of FoldSplit, optional
+        The folds to use (from :func:`ldarnet.finetune.folds.fold_splits`), so that several
+        variants share them; by default they are drawn from ``folds``, ``valid_fraction``, ``seed``.
     deadline : float, optional
         ``time.monotonic()`` by which everything should finish; the remaining time is shared
         evenly by the folds still to run (see :func:`ldarnet.finetune.train.train_classifier`).
@@ -124,17 +128,14 @@ def cross_validate(
         ``train_seconds``, ``lr``, ``batch_size``, ``n_train``, ``n_test``.
     """
     labels = np.array(table["label"], dtype=np.int64)  # a writable copy: torch refuses read-only arrays
-    _check_folds(labels, folds)
-    if max_folds is not None and not 1 <= max_folds <= folds:
-        raise ValueError(f"--max-folds {max_folds} must be between 1 and --folds {folds}")
+    if splits is None:
+        splits = fold_splits(labels, folds, valid_fraction=valid_fraction, seed=seed, max_folds=max_folds)
     ids, mask = encode_sequences(table["sequence"].tolist())
     y = torch.as_tensor(labels, dtype=torch.long)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    splits = list(splitter.split(np.zeros(len(labels)), labels))[: max_folds or folds]
     rows, overruns = [], []
-    for fold, (rest, test) in enumerate(splits):
-        train_idx, valid_idx = _split_validation(rest, labels, valid_fraction, seed + fold)
-        fold_deadline = _share(deadline, len(splits) - fold, overruns)
+    for position, split in enumerate(splits):
+        fold, train_idx, valid_idx, test = split.fold, split.train, split.valid, split.test
+        fold_deadline = _share(deadline, len(splits) - position, overruns)
         torch.manual_seed(seed + fold)
         model = make_model(fold)
         if log:
@@ -227,27 +228,6 @@ def _spread(n: int, k: int) -> list[int]:
     if k == 1:
         return [n // 2]
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
-
-
-def _check_folds(labels: np.ndarray, folds: int) -> None:
-    if folds < 2:
-        raise ValueError(f"--folds {folds}: cross-validation needs at least 2 folds")
-    counts = np.bincount(labels)
-    if counts.min() < folds:
-        raise ValueError(f"--folds {folds}: class {int(counts.argmin())} has only {int(counts.min())} example(s); "
-                         "every class needs at least one per fold")
-
-
-def _split_validation(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
-    """Stratified (train, validation) split of ``index``; the validation part holds every class at least once."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"valid_fraction={fraction} must be between 0 and 1")
-    n_classes = np.unique(labels[index]).size
-    n_valid = max(n_classes, int(round(fraction * len(index))))
-    if len(index) - n_valid < n_classes:
-        raise ValueError(f"{len(index)} training sequences are too few to hold out a validation set with every "
-                         f"class and still train on every class; use fewer folds or more data")
-    return train_test_split(index, test_size=n_valid, stratify=labels[index], random_state=seed)
 
 
 def _take(ids: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, index: np.ndarray):

@@ -6,10 +6,13 @@ model is trained by default; ``freeze_backbone=True`` trains only what lies outs
 ``model.backbone``.
 
 Optimiser: AdamW (betas 0.9/0.95 as in pretraining, weight decay 0.01, none on biases, norm
-weights and the parameters marked ``_no_weight_decay``), a constant learning rate after a linear
-warm-up over the first epoch's first 10% of steps, gradient clipping at 1.0. The learning rate is
-constant because early stopping decides the length of the run, so a decay schedule has no end
-point to aim at.
+weights and the parameters marked ``_no_weight_decay``), gradient clipping at 1.0, and a learning
+rate that warms up linearly and then either stays constant (``schedule="constant"``, the paper's
+protocol: warm-up over the first epoch's first 10% of steps) or follows a cosine to 10% of the
+peak at ``max_epochs`` (``schedule="cosine"``, warm-up over ``warmup_fraction`` of all steps);
+early stopping may end a cosine run before its end, keeping the best epoch. ``head_lr_scale``
+multiplies the rate of everything outside ``model.backbone`` (the new head learns faster than
+the pretrained body).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from torch import nn
 
 from ldarnet.vocab import batch_encode
 
-__all__ = ["FitResult", "encode_sequences", "train_classifier", "predict_logits", "evaluate_loss", "param_groups"]
+__all__ = ["FitResult", "SCHEDULES", "encode_sequences", "train_classifier", "predict_logits", "evaluate_loss",
+           "param_groups"]
+
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -72,6 +78,9 @@ def train_classifier(
     weight_decay: float = 0.01,
     micro_batch_size: int | None = None,
     freeze_backbone: bool = False,
+    schedule: str = "constant",
+    warmup_fraction: float = 0.1,
+    head_lr_scale: float = 1.0,
     deadline: float | None = None,
     bf16: bool = False,
     seed: int = 0,
@@ -94,6 +103,12 @@ def train_classifier(
         Split each batch into micro-batches of this size and accumulate gradients (memory).
     freeze_backbone : bool
         Train only the parameters outside ``model.backbone``.
+    schedule : {"constant", "cosine"}
+        Learning rate after the warm-up (see the module docstring).
+    warmup_fraction : float
+        With ``"cosine"``, the share of ``max_epochs`` x steps-per-epoch spent warming up.
+    head_lr_scale : float
+        Learning-rate multiplier for the parameters outside ``model.backbone``.
     deadline : float, optional
         A ``time.monotonic()`` value; when it passes, the current epoch ends after the running
         step, is validated, and training stops (``stopped == "time"``). At least one step is taken.
@@ -118,12 +133,16 @@ def train_classifier(
             raise ValueError("freeze_backbone=True needs a model with a .backbone attribute")
         for param in backbone.parameters():
             param.requires_grad_(False)
-    optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.95))
+    if schedule not in SCHEDULES or not 0 <= warmup_fraction < 1 or head_lr_scale <= 0:
+        raise ValueError(f"need schedule in {SCHEDULES}, 0 <= warmup_fraction < 1 and head_lr_scale > 0; got "
+                         f"{schedule!r}, {warmup_fraction}, {head_lr_scale}")
+    optimizer = torch.optim.AdamW(_scaled_groups(model, weight_decay, head_lr_scale), lr=lr, betas=(0.9, 0.95))
     ids, mask, labels = train
     n = ids.shape[0]
     micro = min(batch_size, micro_batch_size or batch_size)
     steps_per_epoch = math.ceil(n / batch_size)
-    warmup = max(1, steps_per_epoch // 10)
+    total_steps = steps_per_epoch * max_epochs
+    warmup = max(1, steps_per_epoch // 10) if schedule == "constant" else max(1, round(warmup_fraction * total_steps))
     generator = torch.Generator().manual_seed(seed)
     started = time.monotonic()
     best_loss, best_epoch, best_state, wait = math.inf, 0, None, 0
@@ -136,7 +155,7 @@ def train_classifier(
         for first in range(0, n, batch_size):
             batch = order[first:first + batch_size]
             for group in optimizer.param_groups:
-                group["lr"] = lr * min(1.0, (steps + 1) / warmup)
+                group["lr"] = lr * group["scale"] * _lr_factor(steps, warmup, total_steps, schedule)
             optimizer.zero_grad(set_to_none=True)
             for part in batch.split(micro):
                 with _autocast(device, bf16):
@@ -196,6 +215,29 @@ def evaluate_loss(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor, torc
     ids, mask, labels = data
     logits = torch.from_numpy(predict_logits(model, ids, mask, batch_size=batch_size, bf16=bf16))
     return float(F.cross_entropy(logits, labels))
+
+
+def _lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """Multiplier of the peak rate at optimiser step ``step`` (0-based)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _scaled_groups(model: nn.Module, weight_decay: float, head_lr_scale: float) -> list[dict]:
+    """param_groups split into backbone (scale 1) and head (scale ``head_lr_scale``) parts."""
+    backbone = getattr(model, "backbone", None)
+    in_backbone = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    groups = []
+    for group in param_groups(model, weight_decay):
+        for is_body, scale in ((True, 1.0), (False, head_lr_scale)):
+            params = [p for p in group["params"] if (id(p) in in_backbone) == is_body]
+            if params:
+                groups.append({"params": params, "weight_decay": group["weight_decay"], "scale": scale})
+    return groups
 
 
 def _autocast(device: torch.device, bf16: bool):

@@ -1,0 +1,118 @@
+"""Fine-tuning beside its baselines on one set of folds: the table every fine-tuning result comes in.
+
+Variants (the ``variant`` column of the tidy table):
+
+- ``pretrained`` (or the name given): the checkpoint fine-tuned end to end with the recipe;
+- ``random-init``: the same architecture and recipe from random weights;
+- ``linear-probe``: logistic regression on the frozen checkpoint's pooled features (computed once);
+- ``kmer-3`` .. ``kmer-6``: logistic regression on normalised k-mer counts.
+
+Recipes: ``default`` (chosen by the grid in ``results/finetune-defaults``) and ``paper`` (the
+paper's fixed proxy protocol: batch 128, one constant learning rate, early stopping with patience 5).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .baselines import KMER_SIZES, frozen_features, kmer_baseline, linear_probe
+from .crossval import cross_validate
+from .folds import FoldSplit
+
+__all__ = ["RECIPES", "BASELINES", "recipe", "compare_variants"]
+
+#: training options of each protocol (passed to cross_validate / train_classifier); pooling is a model option
+RECIPES: dict[str, dict] = {
+    "default": dict(lr=1e-3, batch_size=32, max_epochs=10, patience=3, schedule="cosine", warmup_fraction=0.1,
+                    head_lr_scale=10.0, pooling="mean"),
+    "paper": dict(lr=1e-4, batch_size=128, max_epochs=10, patience=5, schedule="constant", warmup_fraction=0.1,
+                  head_lr_scale=1.0, pooling="mean"),
+}
+BASELINES = ("random-init", "linear-probe", "kmer")
+
+
+def recipe(name: str = "default", **overrides) -> dict:
+    """A copy of ``RECIPES[name]`` with the non-None ``overrides`` applied."""
+    if name not in RECIPES:
+        raise ValueError(f"--protocol {name!r}: choose one of {', '.join(RECIPES)}")
+    return RECIPES[name] | {k: v for k, v in overrides.items() if v is not None}
+
+
+def compare_variants(
+    table: pd.DataFrame,
+    splits: Sequence[FoldSplit],
+    *,
+    task: str,
+    make_model: Callable[[int], object],
+    make_random: Callable[[int], object] | None = None,
+    variant: str = "pretrained",
+    baselines: Sequence[str] = BASELINES,
+    kmer_sizes: Sequence[int] = KMER_SIZES,
+    training: dict,
+    feature_cache: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
+    seed: int = 0,
+    deadline: float | None = None,
+    **train_options,
+) -> pd.DataFrame:
+    """Every variant on the same ``splits``; one tidy ``task, variant, fold, metric, value`` table.
+
+    Parameters
+    ----------
+    make_model : callable
+        ``make_model(fold)`` -> the classifier to fine-tune (the ``variant`` rows; its frozen
+        features also feed ``linear-probe``).
+    make_random : callable, optional
+        The same architecture from random weights (``random-init``); skipped when None.
+    baselines : sequence of str
+        Any of ``random-init``, ``linear-probe``, ``kmer``.
+    training : dict
+        ``lr, batch_size, max_epochs, patience, schedule, warmup_fraction, head_lr_scale`` (a recipe
+        without ``pooling``).
+    feature_cache : path, optional
+        ``.npy`` for the frozen features (reused when it matches).
+    deadline : float, optional
+        ``time.monotonic()`` budget shared evenly by the fine-tuned variants.
+    """
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {sorted(unknown)}; choose from {', '.join(BASELINES)}")
+    labels = np.asarray(table["label"], dtype=np.int64)
+    parts = []
+    if "kmer" in baselines:
+        for k in kmer_sizes:
+            rows = kmer_baseline(table, splits, task=task, k=k, seed=seed)
+            parts.append(rows)
+            if log:
+                log(f"[{task} / kmer-{k}] MCC " + _mean_sd(rows))
+    if "linear-probe" in baselines:
+        started = time.monotonic()
+        features = frozen_features(make_model(-1), table["sequence"].tolist(), cache=feature_cache, log=log,
+                                   bf16=train_options.get("bf16", False))
+        rows = linear_probe(features, labels, splits, task=task, seed=seed, setup_seconds=time.monotonic() - started)
+        parts.append(rows)
+        if log:
+            log(f"[{task} / linear-probe] MCC " + _mean_sd(rows))
+    arms = [(variant, make_model)] + ([("random-init", make_random)] if "random-init" in baselines and make_random else [])
+    for i, (name, make) in enumerate(arms):
+        arm_deadline = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / (len(arms) - i)
+        rows = cross_validate(make, table, task=task, variant=name, splits=splits, deadline=arm_deadline, seed=seed,
+                              log=log, **training, **train_options)
+        parts.append(rows)
+        if log:
+            log(f"[{task} / {name}] MCC " + _mean_sd(rows))
+    # fine-tuned variants first, then the baselines, in the order above
+    order = [p for p in parts if p["variant"].iloc[0] in {a for a, _ in arms}] + \
+            [p for p in parts if p["variant"].iloc[0] not in {a for a, _ in arms}]
+    return pd.concat(order, ignore_index=True)
+
+
+def _mean_sd(rows: pd.DataFrame) -> str:
+    mcc = rows.loc[rows["metric"] == "mcc", "value"]
+    sd = f" +- {mcc.std(ddof=1):.3f}" if len(mcc) > 1 else ""
+    return f"{mcc.mean():.3f}{sd} over {len(mcc)} fold(s)"
