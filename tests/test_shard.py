@@ -140,3 +140,17 @@ def test_empty_fasta_fails_before_any_work(setup, tmp_path, capsys):
     assert main(argv((ckpt, empty), tmp_path / "out" / "run")) == 2
     assert "empty" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_streamed_bigwig_equals_the_bedgraph_conversion(setup, single, tmp_path):
+    """bigWig written from the pieces = bigWig converted from the bedGraph: same intervals, same values."""
+    pyBigWig = pytest.importorskip("pyBigWig")
+    from ldarnet.genome import bedgraph_to_bigwig
+
+    assert main(argv(setup, tmp_path / "run", "--format", "bigwig")) == 0
+    converted = bedgraph_to_bigwig(single / "run.bedgraph", {"chrA": 30_000, "chrB": 14_000}, tmp_path / "converted.bw")
+    with pyBigWig.open(str(tmp_path / "run.bw")) as got, pyBigWig.open(str(converted)) as want:
+        assert got.chroms() == want.chroms()
+        for chrom, size in want.chroms().items():
+            assert got.intervals(chrom) == want.intervals(chrom)
+    assert (tmp_path / "run.chunks.bed").read_bytes() == (single / "run.chunks.bed").read_bytes()

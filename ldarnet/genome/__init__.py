@@ -25,6 +25,7 @@ from .splice import (CANONICAL, JUNCTION_COLUMNS, candidate_junctions, junction_
 from .tiling import Piece, check_tiling, default_tiling, iter_boundaries, plan_windows
 from .tracks import remove_stale_partials, write_tracks
 from .parts import plan_parts, write_sharded_tracks
+from .bigwig_stream import bigwig_tee
 from .store import TrackStore, write_store
 from .bigwig import bedgraph_to_bigwig, read_bedgraph, write_bigwig
 
@@ -33,7 +34,7 @@ __all__ = [
     "read_annotation", "genes", "transcripts", "exons", "introns", "cds", "utrs", "check_within_records", "outside_records", "first_promoter",
     "Segment", "sequence_source", "whole_records", "read_regions",
     "Piece", "default_tiling", "check_tiling", "plan_windows", "iter_boundaries",
-    "write_tracks", "remove_stale_partials", "plan_parts", "write_sharded_tracks", "TrackStore", "write_store", "write_bigwig", "bedgraph_to_bigwig", "read_bedgraph",
+    "write_tracks", "remove_stale_partials", "plan_parts", "write_sharded_tracks", "TrackStore", "write_store", "bigwig_tee", "write_bigwig", "bedgraph_to_bigwig", "read_bedgraph",
     "splice_junctions", "candidate_junctions", "junction_dinucleotides", "oriented_first_base", "CANONICAL",
     "JUNCTION_COLUMNS",
     "BASE_CODES", "base_codes", "record_cumsums", "window_stats", "match_on_gc",

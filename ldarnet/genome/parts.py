@@ -234,13 +234,24 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
         from .store import write_store
 
         pieces, finish_store = write_store(pieces, segments, f"{prefix}.store.npz", provenance=provenance)
+    # bigWig straight from the pieces when they come record by record in FASTA order (whole records);
+    # BED regions may come in any order, so they go through the bedGraph
+    chroms = [s.chrom for s in segments]
+    in_order = chroms == [c for c in lengths if c in set(chroms)] and len(set(chroms)) == len(chroms)
+    if fmt == "bigwig" and in_order:
+        from .bigwig_stream import bigwig_tee
+
+        pieces, finish_bigwig = bigwig_tee(pieces, lengths, f"{prefix}.bw")
     summary = write_tracks(pieces, prefix)
     if store:
         summary["store"] = str(finish_store())
-    if fmt == "bigwig":  # the bedGraph is the stitched stream's natural form; bigWig is built from it
-        from .bigwig import bedgraph_to_bigwig
+    if fmt == "bigwig":
+        if in_order:
+            summary["bigwig"] = str(finish_bigwig())
+        else:
+            from .bigwig import bedgraph_to_bigwig
 
-        summary["bigwig"] = str(bedgraph_to_bigwig(summary["bedgraph"], lengths, f"{prefix}.bw"))
+            summary["bigwig"] = str(bedgraph_to_bigwig(summary["bedgraph"], lengths, f"{prefix}.bw"))
         Path(summary.pop("bedgraph")).unlink()
     remove_parts(folder)
     if world > 1:
