@@ -46,9 +46,13 @@ def main(argv=None) -> int:
 
     config = LDARNetConfig.preset("ldarnet-proxy", **RECIPE_FIELDS)
     if args.gpu:
-        plan = dict(steps=3815, batch_size=128, bf16=True, device="cuda", checkpoint_every=250, threads=None)
+        # one micro-batch of 128 x 1024 (about 300 KB of activations per token: ~40 GB)
+        plan = dict(steps=3815, batch_size=128, grad_accum=1, bf16=True, device="cuda", checkpoint_every=250,
+                    threads=None)
     else:
-        plan = dict(steps=1600, batch_size=32, bf16=False, device="cpu", checkpoint_every=25, threads=args.threads)
+        # micro-batches of 8 x 1024 = 8k tokens, 4 accumulated (../shared/notes/cpu-calibration.md §2.3)
+        plan = dict(steps=1600, batch_size=32, grad_accum=4, bf16=False, device="cpu", checkpoint_every=25,
+                    threads=args.threads)
     out = Path(args.out)
     summary = pretrain(config=config, fasta=[str(f) for f in FASTA] + list(args.extra_fasta), out=out,
                        seq_len=1024, seed=0, lr=5e-4, val_records=VAL_RECORDS, val_windows=64,
