@@ -138,6 +138,85 @@ def side_by_side(model, fetch, segment: Segment, args) -> dict:
     }
 
 
+def cli_matrix(args, save=None) -> dict:
+    """``ldarnet boundaries`` end to end (FASTA -> bigWig/bedGraph + chunks + store), side by side in one run.
+
+    Each configuration is a fresh process (``torchrun`` for 2 processes), timed from start to the
+    finished files; its peak RSS comes from ``os.wait4`` (the largest process of the tree).
+    Bytes per base are the output file sizes over the bases run.
+    """
+    import subprocess
+
+    from ldarnet import DEFAULT_CHECKPOINT, LDARNet, LDARNetConfig
+    from ldarnet.genome import open_fasta as _open
+
+    work = Path(tempfile.mkdtemp(prefix="bench_extract_"))
+    with _open(args.matrix_fasta, quiet=True) as fasta:
+        name = next(iter(fasta.keys()))
+        seq = str(fasta[name][:args.matrix_bp])
+    genome = work / "genome.fa"
+    genome.write_text(f">{name}\n{seq}\n")
+    big = work / "ldarnet-120m"
+    torch.manual_seed(0)
+    LDARNet(LDARNetConfig.preset("ldarnet-120m")).save_pretrained(big)
+    proxy = str(args.checkpoint or DEFAULT_CHECKPOINT)
+    configs = [  # name, checkpoint, processes, threads per process, precision, format, bases
+        ("proxy 1 proc x 2 threads fp32 bigwig+store", proxy, 1, 2, "fp32", "bigwig", len(seq)),
+        ("proxy 2 procs x 1 thread fp32 bigwig", proxy, 2, 1, "fp32", "bigwig", len(seq)),
+        ("proxy 1 proc x 2 threads bf16 bigwig", proxy, 1, 2, "bf16", "bigwig", len(seq)),
+        ("proxy 1 proc x 2 threads fp32 bedgraph", proxy, 1, 2, "fp32", "bedgraph", len(seq)),
+        ("120m 1 proc x 2 threads fp32 bigwig", str(big), 1, 2, "fp32", "bigwig", args.matrix_120m_bp),
+    ]
+    rows = []
+
+    def summary(rows):
+        return _matrix_summary(args, name, seq, rows)
+
+    for label, ckpt, procs, threads, precision, fmt, bases in configs:
+        fa = genome
+        if bases < len(seq):
+            fa = work / f"genome_{bases}.fa"
+            fa.write_text(f">{name}\n{seq[:bases]}\n")
+        out = work / label.replace(" ", "_") / "run"
+        cli = ["-m", "ldarnet.cli", "boundaries", "--checkpoint", ckpt, "--fasta", str(fa), "--out", str(out), "--format", fmt,
+               "--precision", precision, "--threads", str(threads), "--no-progress"] + (["--store"] if "store" in label else [])
+        launcher = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                           "--nproc_per_node", str(procs)]
+        load = os.getloadavg()
+        started = time.perf_counter()
+        proc = subprocess.Popen(launcher + cli, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        err = proc.stderr.read().decode()
+        if status != 0:
+            rows.append({"config": label, "error": err[-2000:]})
+            print(json.dumps(rows[-1]), flush=True)
+            continue
+        record = json.loads(out.with_suffix(".json").read_text())
+        sizes = {key: os.path.getsize(record[key]) for key in ("bedgraph", "bigwig", "chunks_bed", "store") if record.get(key)}
+        rows.append({
+            "config": label, "checkpoint": ckpt, "processes": procs, "threads_per_process": threads, "precision": precision,
+            "format": fmt, "bases": record["bases"], "wall_seconds_process": round(seconds, 2),
+            "bp_per_s_process": round(record["bases"] / seconds, 1),  # includes Python start-up and model load
+            "seconds_command": record["seconds"], "seconds_parts": record.get("seconds_parts"), "seconds_merge": record.get("seconds_merge"),
+            "bp_per_s_parts": round(record["bases"] / record["seconds_parts"], 1) if record.get("seconds_parts") else None,
+            "peak_rss_mb_largest_process": round(usage.ru_maxrss / 1024, 1),
+            "bytes": sizes, "bytes_per_base": {k: round(v / record["bases"], 3) for k, v in sizes.items()},
+            "load_average_before": load,
+        })
+        print(json.dumps(rows[-1]), flush=True)
+        if save is not None:  # after every row: a long matrix killed half-way keeps what it measured
+            save(summary(rows))
+    return summary(rows)
+
+
+def _matrix_summary(args, name, seq, rows) -> dict:
+    return {"benchmark": "ldarnet boundaries end to end, FASTA -> finished files", "fasta": str(args.matrix_fasta),
+            "record": name, "proxy_bases": len(seq), "120m_bases": args.matrix_120m_bp,
+            "native_bf16": any(f in open("/proc/cpuinfo").read() for f in ("avx512_bf16", "amx_bf16")), "configs": rows}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fasta", default=DEFAULT_FASTA, help="FASTA (plain gzip is decompressed once into the cache)")
@@ -155,7 +234,24 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--pipeline-check", action="store_true",
                         help="also run reading + stitching + writing over the WHOLE record with a near-free stand-in router, tracing RSS")
+    parser.add_argument("--cli-matrix", action="store_true", help="instead: the CLI end to end, 1 and 2 processes, fp32 and "
+                        "bf16, proxy and 120m shapes, bytes per base per format; writes bench/results/extract_scale.json")
+    parser.add_argument("--matrix-fasta", default=str(ROOT / "data" / "athal_chr1_1000000_1200000.fa"))
+    parser.add_argument("--matrix-bp", type=int, default=50_000, help="bases for the proxy rows")
+    parser.add_argument("--matrix-120m-bp", type=int, default=8_192, help="bases for the 120m rows")
     args = parser.parse_args(argv)
+    if args.cli_matrix:
+        out = Path(args.out).with_name("extract_scale.json") if args.out.endswith("extract.json") else Path(args.out)
+        head = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "torch": torch.__version__,
+                "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
+
+        def save(matrix):
+            atomic_write_json(out, {**head, **matrix, "load_average_after": os.getloadavg(),
+                                    "targets": {"proxy_fasta_to_bigwig_bp_per_s_2_cores": 30000}})
+
+        save(cli_matrix(args, save))
+        print(f"wrote {out}")
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -7,6 +7,7 @@ into one array per sequence.
 
 from __future__ import annotations
 
+import os
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ def extract_boundaries(
     device: str | torch.device | None = None,
     progress: bool = False,
     return_mask: bool = False,
+    store=None,
 ) -> dict[str, np.ndarray] | tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Stage-0 boundary probability at every base of every sequence (or region).
 
@@ -52,6 +54,11 @@ def extract_boundaries(
         Show a tqdm progress bar over bases.
     return_mask
         Also return the model's boundary decisions.
+    store
+        A folder of track stores, or one ``*.store.npz`` (see :mod:`ldarviz.boundary_store`): read
+        the boundaries from the store computed from this checkpoint, FASTA and tiling (matched by
+        content hashes), or compute them and fill the store. Needs ``sequences`` as a FASTA path,
+        whole records (no ``regions``) and a model loaded from a checkpoint.
 
     Returns
     -------
@@ -60,6 +67,14 @@ def extract_boundaries(
         (0-based). Names are record names, or ``chrom:start-end`` (0-based, half-open) for regions.
         With ``return_mask``, a second dict name -> (L,) bool, True where a chunk starts.
     """
+    if store is not None:
+        if regions is not None or not isinstance(sequences, (str, os.PathLike)):
+            raise ValueError("store= reads whole records of a FASTA file: pass sequences as a FASTA path and no regions")
+        from .boundary_store import boundaries_with_store
+
+        probs, masks, _ = boundaries_with_store(model, sequences, store, window=window, overlap=overlap, batch_size=batch_size,
+                                                device=device, progress=progress)
+        return (probs, masks) if return_mask else probs
     lengths, fetch = sequence_source(sequences)
     segments = read_regions(regions, lengths, allow_overlap=True) if regions is not None else whole_records(lengths)
     probs = {seg.name: np.zeros(seg.length, dtype=np.float16) for seg in segments}

@@ -217,8 +217,11 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
     """
     from .tracks import write_tracks
 
+    import time
+
     rank, world, device = dist_context(str(device))
     folder = Path(f"{prefix}.parts")
+    started = time.perf_counter()
     parts, computed = extract_parts(model, segments, fetch, folder, window=window, overlap=overlap, batch_size=batch_size,
                                     device=device, precision=precision, part_bp=part_bp, rank=rank, world_size=world,
                                     provenance=provenance, progress=progress)
@@ -229,11 +232,13 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
         if rank != 0:
             dist.destroy_process_group()
             return None
+    merging = time.perf_counter()
     pieces = merge_parts(parts, segments, folder)
     if store:
         from .store import write_store
 
-        pieces, finish_store = write_store(pieces, segments, f"{prefix}.store.npz", provenance=provenance)
+        pieces, finish_store = write_store(pieces, segments, f"{prefix}.store.npz",
+                                            provenance={**(provenance or {}), "window": window, "overlap": overlap})
     # bigWig straight from the pieces when they come record by record in FASTA order (whole records);
     # BED regions may come in any order, so they go through the bedGraph
     chroms = [s.chrom for s in segments]
@@ -258,4 +263,5 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    return {**summary, "parts": len(parts), "parts_computed": computed, "world_size": world, "precision": precision}
+    timing = {"seconds_parts": round(merging - started, 3), "seconds_merge": round(time.perf_counter() - merging, 3)}
+    return {**summary, "parts": len(parts), "parts_computed": computed, "world_size": world, "precision": precision, **timing}
