@@ -141,6 +141,12 @@ def run_ablation(
     scale = scale or f"{_preset_name(base_spec)}, {steps} steps x {batch_size} x {seq_len} bp"
     log(f"ablation over {', '.join(factors)}: {len(variants)} variants, {len(tasks)} task(s); scale: {scale}")
     compute, results = [], []
+    # the k-mer baselines on exactly the folds cross_validate draws below (same seed, folds, validation share)
+    from .finetune.baselines import KMER_SIZES, kmer_baseline
+    from .finetune.folds import fold_splits
+    for name, table in tasks:
+        splits = fold_splits(table["label"].to_numpy(), folds, seed=seed, max_folds=max_folds)
+        results += [kmer_baseline(table, splits, task=name, k=k, seed=seed) for k in KMER_SIZES]
     for variant in variants:
         folder = out / "variants" / _safe(variant["name"])
         folder.mkdir(parents=True, exist_ok=True)
@@ -207,7 +213,8 @@ def write_ablation_summary(out: str | Path) -> Path:
         table = rows.groupby(["task", "variant"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
         table["value"] = [f"{m:.3f} ± {sd:.3f} (n={n})" if n > 1 else f"{m:.3f} (n=1)"
                           for m, sd, n in zip(table["mean"], table["std"], table["count"])]
-        wide = table.pivot(index="variant", columns="task", values="value").reindex(compute["variant"]).reset_index()
+        order = list(compute["variant"]) + [v for v in table["variant"].unique() if v not in set(compute["variant"])]
+        wide = table.pivot(index="variant", columns="task", values="value").reindex(order).reset_index()
         lines += ["", f"## Held-out-fold {metric.upper() if metric != 'accuracy' else 'accuracy'} (mean ± SD over folds)", ""]
         lines += _markdown(wide)
     from .io import atomic_write_text

@@ -67,7 +67,12 @@ def test_tiny_ablation_run_writes_tables_configs_and_logs(tmp_path):
         torch.set_num_threads(threads)
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == ["task", "variant", "fold", "metric", "value"]
-    assert sorted(results["variant"].unique()) == ["base", "router=fixed", "router=none"]
+    models = sorted(v for v in results["variant"].unique() if not v.startswith("kmer-"))
+    assert models == ["base", "router=fixed", "router=none"]
+    kmer = results[results["variant"].str.startswith("kmer-")]
+    assert sorted(kmer["variant"].unique()) == ["kmer-3", "kmer-4", "kmer-5", "kmer-6"]
+    n_test = results[results["metric"] == "n_test"].groupby(["variant", "fold"])["value"].first().unstack()
+    assert (n_test.nunique() == 1).all()  # the baselines are scored on the same folds as the variants
     assert set(results["task"]) == {"promoter"}
     compute = pd.read_csv(out / "compute.csv").set_index("variant")
     assert (compute["steps_done"] == 2).all() and (compute["tokens"] == 2 * 2 * 64).all()
