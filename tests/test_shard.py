@@ -154,3 +154,26 @@ def test_streamed_bigwig_equals_the_bedgraph_conversion(setup, single, tmp_path)
         for chrom, size in want.chroms().items():
             assert got.intervals(chrom) == want.intervals(chrom)
     assert (tmp_path / "run.chunks.bed").read_bytes() == (single / "run.chunks.bed").read_bytes()
+
+
+@pytest.mark.filterwarnings("ignore:--precision bf16")
+def test_bf16_autocast_part_stays_close_to_fp32():
+    """bf16 autocast runs the embedding and encoder in bf16; the router stays fp32, so p moves little."""
+    from ldarnet import LDARNet, LDARNetConfig
+    from ldarnet.genome import Segment, sequence_source
+    from ldarnet.genome.parts import compute_part
+
+    torch.manual_seed(0)
+    model = LDARNet(LDARNetConfig.preset("ldarnet-tiny")).eval()
+    seq = "".join(np.random.default_rng(0).choice(list("ACGT"), 3000))
+    _, fetch = sequence_source({"x": seq})
+    seg = Segment("x", "x", 0, 3000)
+    part = plan_parts([seg], 1024, 64, 2, part_bp=10_000)[0]
+    fp32 = compute_part(model, part, seg, fetch, batch_size=2, device="cpu")
+    bf16 = compute_part(model, part, seg, fetch, batch_size=2, device="cpu", precision="bf16")
+    assert bf16.prob.dtype == np.float16 and len(bf16.prob) == 3000
+    diff = np.abs(bf16.prob.astype(np.float32) - fp32.prob.astype(np.float32))
+    assert 0 < diff.max() < 0.1  # bf16 did run (values moved) and stayed close
+    assert (bf16.mask == fp32.mask).mean() > 0.95
+    with pytest.raises(ValueError, match="precision"):
+        compute_part(model, part, seg, fetch, batch_size=2, device="cpu", precision="fp8")

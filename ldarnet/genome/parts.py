@@ -146,6 +146,15 @@ def dist_context(device: str) -> tuple[int, int, str]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def native_bf16() -> bool | None:
+    """Whether this CPU computes bf16 natively (avx512_bf16 or AMX); None where /proc/cpuinfo is absent."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _check_plan(folder: Path, plan: dict) -> None:
     """Write ``plan.json``, or check that the one there describes the same run."""
     path = folder / "plan.json"
@@ -170,6 +179,11 @@ def extract_parts(model: torch.nn.Module, segments: Sequence[Segment], fetch: Ca
     """
     from tqdm.auto import tqdm
 
+    if precision == "bf16" and torch.device(device).type == "cpu" and native_bf16() is False and rank == 0:
+        import warnings
+
+        warnings.warn("--precision bf16 on a CPU without native bf16 (no avx512_bf16/amx_bf16): autocast emulates it, "
+                      "usually slower than fp32", stacklevel=2)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     parts = plan_parts(segments, window, overlap, batch_size, align=int(getattr(model, "tile_alignment", 1)), part_bp=part_bp)
