@@ -143,7 +143,7 @@ def test_empty_fasta_fails_before_any_work(setup, tmp_path, capsys):
 
 
 def test_streamed_bigwig_equals_the_bedgraph_conversion(setup, single, tmp_path):
-    """bigWig written from the pieces = bigWig converted from the bedGraph: same intervals, same values."""
+    """bigWig written from the pieces = bigWig converted from the bedGraph: the same value at every base."""
     pyBigWig = pytest.importorskip("pyBigWig")
     from ldarnet.genome import bedgraph_to_bigwig
 
@@ -152,7 +152,7 @@ def test_streamed_bigwig_equals_the_bedgraph_conversion(setup, single, tmp_path)
     with pyBigWig.open(str(tmp_path / "run.bw")) as got, pyBigWig.open(str(converted)) as want:
         assert got.chroms() == want.chroms()
         for chrom, size in want.chroms().items():
-            assert got.intervals(chrom) == want.intervals(chrom)
+            assert got.values(chrom, 0, size) == want.values(chrom, 0, size)  # same values at every base
     assert (tmp_path / "run.chunks.bed").read_bytes() == (single / "run.chunks.bed").read_bytes()
 
 

@@ -261,7 +261,7 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
         from .bigwig_stream import bigwig_tee
 
         pieces, finish_bigwig = bigwig_tee(pieces, lengths, f"{prefix}.bw")
-    summary = write_tracks(pieces, prefix)
+    summary = write_tracks(pieces, prefix, bedgraph=not (fmt == "bigwig" and in_order))
     if store:
         summary["store"] = str(finish_store())
     if fmt == "bigwig":
@@ -271,7 +271,7 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
             from .bigwig import bedgraph_to_bigwig
 
             summary["bigwig"] = str(bedgraph_to_bigwig(summary["bedgraph"], lengths, f"{prefix}.bw"))
-        Path(summary.pop("bedgraph")).unlink()
+            Path(summary.pop("bedgraph")).unlink()
     remove_parts(folder)
     if world > 1:
         import torch.distributed as dist

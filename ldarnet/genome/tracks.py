@@ -41,7 +41,7 @@ def _lines(chrom: str, edges: np.ndarray, values: list[str] | None = None) -> st
     return "\n".join(map("\t".join, zip(*columns))) + "\n"  # ~2x faster than an f-string per line
 
 
-def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
+def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike, *, bedgraph: bool = True) -> dict:
     """Write ``PREFIX.bedgraph`` (per-base probability) and ``PREFIX.chunks.bed`` (chunks) from ``pieces``.
 
     bedGraph lines merge runs of bases with the same float16 value; chunks start at every base the
@@ -49,7 +49,8 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
     segment exactly once, 0-based half-open, in the order the pieces come. They are written under
     hidden temporary names (``.NAME.PID.partial`` beside the final file) and renamed only when
     complete; temporaries left by killed runs into the same prefix are removed first
-    (:func:`remove_stale_partials`).
+    (:func:`remove_stale_partials`). ``bedgraph=False`` writes only the chunks (the bigWig route
+    takes the values from the pieces; the bedGraph text is the writer's most expensive part).
 
     Returns
     -------
@@ -59,12 +60,15 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
     prefix = str(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     paths = {"bedgraph": prefix + ".bedgraph", "chunks_bed": prefix + ".chunks.bed"}
+    if not bedgraph:
+        del paths["bedgraph"]
     remove_stale_partials(prefix)
     temps = {key: _partial_name(path, os.getpid()) for key, path in paths.items()}
     counts = {"bases": 0, "chunks": 0, "segments": 0}
     seg, run, chunk_start = None, None, 0  # run: the open bedGraph run (start, end, float16 bits)
     try:
-        with open(temps["bedgraph"], "w") as graph, open(temps["chunks_bed"], "w") as bed:
+        with open(temps.get("bedgraph", os.devnull), "w") as graph, open(temps["chunks_bed"], "w") as bed:
+            graph = graph if bedgraph else None
             for piece in pieces:
                 if piece.segment is not seg:
                     if seg is not None:
@@ -73,16 +77,8 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
                     counts["segments"] += 1
                 n = len(piece.prob)
                 counts["bases"] += n
-                bits = piece.prob.view(np.uint16)
-                cut = np.flatnonzero(bits[1:] != bits[:-1]) + 1
-                edges = piece.start + np.concatenate([[0], cut, [n]])
-                run_bits = bits[np.concatenate([[0], cut])]
-                if run is not None and run[2] == run_bits[0]:
-                    edges[0] = run[0]
-                elif run is not None:
-                    edges, run_bits = np.concatenate([[run[0]], edges]), np.concatenate([[run[2]], run_bits])
-                graph.write(_lines(seg.chrom, edges[:-1], _float16_text(run_bits[:-1])))
-                run = (int(edges[-2]), int(edges[-1]), run_bits[-1])
+                if graph is not None:
+                    run = _graph_piece(graph, seg.chrom, piece, run)
                 begins = piece.start + np.flatnonzero(piece.mask)
                 begins = begins[begins > chunk_start]
                 if len(begins):
@@ -91,7 +87,7 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
                     chunk_start = int(begins[-1])
             if seg is not None:
                 _close_segment(graph, bed, seg, run, chunk_start, counts)
-            for handle in (graph, bed):
+            for handle in (graph, bed) if graph is not None else (bed,):
                 handle.flush()
                 os.fsync(handle.fileno())
         for key in paths:
@@ -101,6 +97,22 @@ def write_tracks(pieces: Iterable[Piece], prefix: str | os.PathLike) -> dict:
             if os.path.exists(temp):
                 os.unlink(temp)
     return {**paths, **counts}
+
+
+def _graph_piece(graph, chrom: str, piece: Piece, run):
+    """Write the bedGraph lines of ``piece``'s runs, keeping the last run open; returns it."""
+    n = len(piece.prob)
+    bits = piece.prob.view(np.uint16)
+    cut = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+    edges = piece.start + np.concatenate([[0], cut, [n]])
+    run_bits = bits[np.concatenate([[0], cut])]
+    if run is not None and run[2] == run_bits[0]:
+        edges[0] = run[0]
+    elif run is not None:
+        edges, run_bits = np.concatenate([[run[0]], edges]), np.concatenate([[run[2]], run_bits])
+    graph.write(_lines(chrom, edges[:-1], _float16_text(run_bits[:-1])))
+    run = (int(edges[-2]), int(edges[-1]), run_bits[-1])
+    return run
 
 
 def _partial_name(path: str, pid: int) -> str:
@@ -148,6 +160,7 @@ def _alive(pid: int) -> bool:
 
 
 def _close_segment(graph, bed, seg: Segment, run, chunk_start: int, counts: dict) -> None:
-    graph.write(_lines(seg.chrom, np.array(run[:2]), _float16_text(np.array([run[2]], np.uint16))))
+    if graph is not None:
+        graph.write(_lines(seg.chrom, np.array(run[:2]), _float16_text(np.array([run[2]], np.uint16))))
     bed.write(_lines(seg.chrom, np.array([chunk_start, seg.end])))
     counts["chunks"] += 1
