@@ -51,22 +51,24 @@ def cpu_flags() -> list[str]:
     return sorted(f for f in set(flags) if f.startswith(("avx", "amx", "fma")))
 
 
-def _median_time(fn, repeats: int) -> list[float]:
+def _median_time(fn, repeats: int, cpu: list | None = None) -> list[float]:
     out = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         out.append(time.perf_counter() - t0)
+        if cpu is not None:  # CPU seconds of all threads: what the run would take on idle cores
+            cpu.append(time.process_time() - c0)
     return out
 
 
-def bench_speed(length: int, batch: int, repeats: int) -> dict:
+def bench_speed(length: int, batch: int, repeats: int, precisions=("fp32", "bf16")) -> dict:
     torch.manual_seed(0)
     extractor = LDARNet(LDARNetConfig.preset("ldarnet-120m")).eval()
     full = LDARNet(LDARNetConfig.preset("ldarnet-120m", router="fixed", target_ratio=4)).eval()
     ids = torch.randint(0, 4, (batch, length))
     runs = {}
-    for precision in ("fp32", "bf16"):
+    for precision in precisions:
         ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else torch.no_grad
 
         def extract(ctx=ctx):
@@ -84,13 +86,14 @@ def bench_speed(length: int, batch: int, repeats: int) -> dict:
         with torch.no_grad():
             model(short)
     times = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
     for _ in range(repeats):  # interleaved so load changes hit every mode alike
         for name, run in runs.items():
-            times[name] += _median_time(run, 1)
+            times[name] += _median_time(run, 1, cpu[name])
     med = {k: statistics.median(v) for k, v in times.items()}
     with torch.no_grad():
         chunks = full(ids).boundaries[0].lengths.float().mean().item()
-    return {"length": length, "batch": batch, "seconds": times, "median_s": med,
+    return {"length": length, "batch": batch, "seconds": times, "cpu_seconds": cpu, "median_s": med,
             "bp_per_s": {k: batch * length / v for k, v in med.items()},
             "parameters": extractor.num_parameters(), "forward_mean_chunks": chunks}
 
@@ -127,7 +130,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seq-len", type=int, default=4096)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--peak-lens", type=int, nargs="+", default=[4096, 65536])
+    parser.add_argument("--peak-lens", type=int, nargs="*", default=[4096, 65536])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--no-speed", action="store_true", help="only the peak-memory runs (e.g. L = 65,536 in its own invocation)")
     parser.add_argument("--out", default=str(ROOT / "bench/results/bench_120m_cpu.json"))
     args = parser.parse_args()
@@ -135,7 +139,7 @@ def main() -> None:
     flags = cpu_flags()
     load_before = os.getloadavg()
     started = time.time()
-    speed = None if args.no_speed else bench_speed(args.seq_len, args.batch, args.repeats)
+    speed = None if args.no_speed else bench_speed(args.seq_len, args.batch, args.repeats, args.precisions)
     peaks = []
     write(args, flags, load_before, started, speed, peaks)  # partial results survive an interrupted run
     for n in args.peak_lens:
