@@ -214,6 +214,17 @@ def merge_parts(parts: Sequence[Part], segments: Sequence[Segment], folder: str 
         yield _load_part(path, part, segments[part.segment])
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (VmHWM, Linux), MB; None elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def remove_parts(folder: str | os.PathLike) -> None:
     """Delete the parts folder once the final files are in place."""
     shutil.rmtree(folder, ignore_errors=True)
@@ -277,5 +288,6 @@ def write_sharded_tracks(model: torch.nn.Module, segments: Sequence[Segment], fe
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    timing = {"seconds_parts": round(merging - started, 3), "seconds_merge": round(time.perf_counter() - merging, 3)}
+    timing = {"seconds_parts": round(merging - started, 3), "seconds_merge": round(time.perf_counter() - merging, 3),
+              "peak_rss_mb": _peak_rss_mb()}
     return {**summary, "parts": len(parts), "parts_computed": computed, "world_size": world, "precision": precision, **timing}
