@@ -21,8 +21,9 @@ once and cached in OUT/features.npy) and kmer-3 .. kmer-6 (logistic regression o
 counts; C chosen on the validation share). --baselines none turns them off.
 
 --protocol default is the recipe chosen by measurement (results/finetune-defaults/README.md):
-cosine learning rate with warm-up, a 10x faster head; --protocol paper is the paper's fixed proxy
-protocol (batch 128, one constant learning rate 1e-4, early stopping with patience 5).
+peak lr 3e-4 with 10% warm-up and cosine decay, a 10x faster head, batch 16, max pooling, at most
+10 epochs with patience 3; --protocol paper is the paper's fixed proxy protocol (batch 128, one
+constant learning rate 1e-4, early stopping with patience 5, mean pooling).
 
 With --grid, the learning rate and batch size are first chosen by validation MCC over the paper's
 learning-rate x batch-size grid (OUT/grid.csv), then used for every fold.
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
                         help="an architecture (preset name or config JSON) trained from random weights")
     model.add_argument("--random-init", action="store_true",
                        help="use only the checkpoint's config, with fresh random weights (the no-pretraining control)")
-    model.add_argument("--pooling", choices=("mean", "max", "first"), help="default: the protocol's (mean)")
+    model.add_argument("--pooling", choices=("mean", "max", "first"), help="default: the protocol's (max; paper: mean)")
     model.add_argument("--conjoin-rc", action="store_true",
                        help="average the logits of each sequence and its reverse complement")
     model.add_argument("--freeze-backbone", action="store_true", help="train only the classification head")
