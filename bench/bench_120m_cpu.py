@@ -141,7 +141,7 @@ def main() -> None:
     started = time.time()
     speed = None if args.no_speed else bench_speed(args.seq_len, args.batch, args.repeats, args.precisions)
     peaks = []
-    write(args, flags, load_before, started, speed, peaks)  # partial results survive an interrupted run
+    result = write(args, flags, load_before, started, speed, peaks)  # partial results survive an interrupted run
     for n in args.peak_lens:
         peaks.append(bench_peak(n, args.threads))
         result = write(args, flags, load_before, started, speed, peaks)
