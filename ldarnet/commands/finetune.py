@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     log(f"test MCC over {results['fold'].nunique()} fold(s), mean +- SD, same folds for every variant:")
     for name in results["variant"].unique():
         row = table_summary.loc[(name, "mcc")]
-        log(f"  {name:<14} {row['mean']:.4f} +- {row['std']:.4f}")
+        log(f"  {name:<14} {row['mean']:.4f}" + (f" +- {row['std']:.4f}" if row["std"] == row["std"] else ""))
     record = {"task": task, "variant": variant, "options": {k: v for k, v in vars(args).items() if k != "func"},
               "checkpoint_sha256": checkpoint_sha256(args.checkpoint) if args.checkpoint else None,
               "protocol": args.protocol, "recipe": training | {"pooling": pooling},

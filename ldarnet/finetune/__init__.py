@@ -1,9 +1,12 @@
 """Fine-tuning LDARNet on labeled sequences: loaders, task builders, training, metrics, cross-validation."""
 
+from .baselines import KMER_SIZES, frozen_features, kmer_baseline, kmer_counts, linear_probe
+from .compare import BASELINES, RECIPES, compare_variants, recipe
 from .crossval import (PAPER_BATCH_SIZES, PAPER_LEARNING_RATES, RESULT_COLUMNS, cross_validate, grid_search,
                        hyperparameter_grid, write_results_table)
 from .load import load_csv, load_fasta_classes, save_csv
 from .metrics import METRICS, classification_metrics
+from .folds import FoldSplit, fold_splits
 from .models import classifier_factory
 from .tasks import TASKS, build_task, promoter_task, splice_site_task
 from .train import FitResult, encode_sequences, predict_logits, train_classifier
@@ -13,4 +16,6 @@ __all__ = [
     "classification_metrics", "classifier_factory", "cross_validate", "encode_sequences", "grid_search",
     "hyperparameter_grid", "load_csv", "load_fasta_classes", "predict_logits", "save_csv",
     "train_classifier", "write_results_table", "TASKS", "build_task", "promoter_task", "splice_site_task",
+    "KMER_SIZES", "BASELINES", "RECIPES", "FoldSplit", "compare_variants", "fold_splits", "frozen_features",
+    "kmer_baseline", "kmer_counts", "linear_probe", "recipe",
 ]
