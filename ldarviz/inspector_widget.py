@@ -13,8 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from Bio.Seq import reverse_complement as _revcomp
-
+from ldarnet import reverse_complement_text as _revcomp
 from ldarnet.genome import open_fasta
 
 from .extract import extract_boundaries
@@ -69,8 +68,11 @@ def boundary_inspector(model: torch.nn.Module, fasta=None, *, record: str | None
     -------
     ipywidgets.VBox
         The widget. ``.controls`` holds its controls (``record, start, length, sequence, reverse,
-        motifs, threshold, chunk``) and the output ``view`` (an ``HTML`` widget); ``.state`` the
-        current sequence, probabilities and hits. Setting a control's ``.value`` updates the view.
+        motifs, threshold, chunk``), the ``explain`` button and the outputs ``view`` (an ``HTML``
+        widget) and ``attribution`` (an ``Image``: the attribution logo of the selected chunk's
+        start, :func:`ldarviz.attribution_figure`, drawn when ``explain`` is clicked); ``.state`` the
+        current sequence, probabilities and hits (and ``attribution``, the explained position, in
+        shown coordinates). Setting a control's ``.value`` updates the view.
     """
     import ipywidgets as w
 
@@ -91,7 +93,10 @@ def boundary_inspector(model: torch.nn.Module, fasta=None, *, record: str | None
         threshold=w.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01, description="threshold",
                                 continuous_update=False, readout_format=".2f"),
         chunk=w.IntSlider(value=0, min=0, max=0, description="chunk", continuous_update=False),
+        explain=w.Button(description="why a cut here?",
+                         tooltip="in-silico mutagenesis of the router at the selected chunk's start"),
         view=w.HTML(),
+        attribution=w.Image(format="png", layout=w.Layout(max_width="98%")),
     )
     state: dict = {}
     hit_cache: dict = {}
@@ -143,12 +148,33 @@ def boundary_inspector(model: torch.nn.Module, fasta=None, *, record: str | None
         finally:
             state["busy"] = False
 
+    def explain(_=None):
+        # attribution is ~25 model calls for a +-15 bp logo: run on request, never on every slider move
+        if not state:
+            return
+        import io
+
+        import matplotlib.pyplot as plt
+
+        from .attribution import attribution_figure
+
+        starts = chunk_intervals(state["probs"], c.threshold.value)[:, 0]
+        position = int(starts[min(c.chunk.value, len(starts) - 1)])
+        fig = attribution_figure(model, state["sequence"], position, probs=state["probs"],
+                                 offset=0 if state["reverse"] else state["offset"])
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        state["attribution"] = position
+        c.attribution.value = png.getvalue()
+
+    c.explain.on_click(explain)
     for control in (c.record, c.start, c.length, c.sequence, c.reverse):
         control.observe(load, names="value")
     for control in (c.motifs, c.threshold, c.chunk):
         control.observe(render, names="value")
-    box = w.VBox([w.HBox([c.record, c.start, c.length]), c.sequence, w.HBox([c.threshold, c.chunk, c.reverse]),
-                  c.motifs, c.view])
+    box = w.VBox([w.HBox([c.record, c.start, c.length]), c.sequence,
+                  w.HBox([c.threshold, c.chunk, c.reverse, c.explain]), c.motifs, c.view, c.attribution])
     box.controls, box.state = c, state
     load()
     return box

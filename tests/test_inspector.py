@@ -220,6 +220,22 @@ def test_widget_chunk_picking_reverse_toggle_and_motifs():
     assert "ldar-motif" not in c.view.value
 
 
+def test_widget_explains_the_selected_cut_with_an_attribution_logo():
+    toy = KmerStartModel("TATAAAA")
+    fa = open_fasta(FASTA)
+    text = fa[RECORD][0:20000].seq.upper()
+    at = text.index("TATAAAA")
+    start = max(0, at - 40)
+    box = boundary_inspector(toy, fa, record=RECORD, start=start, length=120, motifs=None)
+    c = box.controls
+    starts = [s[1] for s in chunk_spans(c.view.value)]
+    c.chunk.value = starts.index(at)  # the chunk the toy starts at the TATA box
+    assert not c.attribution.value
+    c.explain.click()
+    assert box.state["attribution"] == at - start  # shown coordinates
+    assert bytes(c.attribution.value).startswith(b"\x89PNG")
+
+
 def test_widget_pasted_sequence_and_user_errors_show_a_message(tiny):
     box = boundary_inspector(tiny, None, sequence=">mine\nACGTACGTTTGACA\n", motifs=None)
     c = box.controls
