@@ -60,8 +60,67 @@ def layout_levels(layout: Any) -> list[dict]:
         node, path = inner, f"{path}[1]"
 
 
+class JsonConfig:
+    """Presets and the JSON round trip, shared by every model config (LDARNetConfig, MergeDNAConfig).
+
+    A subclass is a dataclass that names its preset table in ``_presets()``; unknown fields are errors
+    naming them, and each config checks its own field types and values in ``__post_init__``.
+    """
+
+    @classmethod
+    def _presets(cls) -> dict[str, dict]:
+        raise NotImplementedError
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any):
+        """A named configuration (see the module's ``PRESETS``), with fields replaced by ``overrides``."""
+        presets = cls._presets()
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; choose one of {sorted(presets)}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; valid fields are {sorted(fields)}")
+        return cls(**{**copy.deepcopy(presets[name]), **overrides})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, source: str | Path):
+        """Read a config from a JSON file path or a JSON string."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            path = Path(source)
+            try:
+                text = path.read_text()
+            except OSError as err:
+                raise ValueError(f"cannot read config {path}: {err.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"config is not valid JSON ({source}): {err}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+
 @dataclass
-class LDARNetConfig:
+class LDARNetConfig(JsonConfig):
     """Architecture of an LDARNet. Lists are per level (outermost first) or per stage, see module doc."""
 
     arch_layout: list = field(default_factory=lambda: ["m3t1", ["M10"], "m4"])
@@ -121,52 +180,10 @@ class LDARNetConfig:
     def d_inner(self, level: int) -> int:
         return self.expand * self.d_model[level]
 
-    # -- construction --------------------------------------------------------------------------
+    # -- construction (presets and JSON: JsonConfig) ------------------------------------------
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "LDARNetConfig":
-        """A named configuration (see ``PRESETS``), with fields replaced by ``overrides``."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}; valid fields are {sorted(fields)}")
-        return cls(**{**copy.deepcopy(PRESETS[name]), **overrides})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "LDARNetConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> "LDARNetConfig":
-        """Read a config from a JSON file path or a JSON string."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            path = Path(source)
-            try:
-                text = path.read_text()
-            except OSError as err:
-                raise ValueError(f"cannot read config {path}: {err.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"config is not valid JSON ({source}): {err}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
-        return cls.from_dict(data)
+    def _presets(cls) -> dict[str, dict]:
+        return PRESETS
 
     # -- checks --------------------------------------------------------------------------------
     def _validate(self, levels: list[dict]) -> None:

@@ -14,14 +14,10 @@ stacks at one width ``d_model`` (paper Table A1 uses 4 / 20 / 4 / 2 blocks at 10
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
+from ..config import JsonConfig
 from ..vocab import VOCAB_SIZE
 
 MODEL_KIND = "mergedna"
@@ -33,7 +29,7 @@ _FLOAT_FIELDS = ("target_keep", "keep_std", "latent_keep", "latent_mtr_weight", 
 
 
 @dataclass
-class MergeDNAConfig:
+class MergeDNAConfig(JsonConfig):
     """Architecture and pretraining objective of a MergeDNA; see the module doc for the four stacks."""
 
     model_kind: str = MODEL_KIND
@@ -102,50 +98,10 @@ class MergeDNAConfig:
         """
         return self.local_encoder_layers * (self.attention_window + 1) * self.merge_window + self.merge_window
 
-    # -- construction --------------------------------------------------------------------------
+    # -- construction (presets and JSON: ldarnet.config.JsonConfig) ----------------------------
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "MergeDNAConfig":
-        if name not in PRESETS:
-            raise ValueError(f"unknown MergeDNA preset {name!r}; choose one of {sorted(PRESETS)}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}; valid fields are {sorted(fields)}")
-        return cls(**{**copy.deepcopy(PRESETS[name]), **overrides})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MergeDNAConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> "MergeDNAConfig":
-        """Read a config from a JSON file path or a JSON string."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            try:
-                text = Path(source).read_text()
-            except OSError as err:
-                raise ValueError(f"cannot read config {source}: {err.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"config is not valid JSON ({source}): {err}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
-        return cls.from_dict(data)
+    def _presets(cls) -> dict[str, dict]:
+        return PRESETS
 
     # -- checks --------------------------------------------------------------------------------
     def _validate(self) -> None:
