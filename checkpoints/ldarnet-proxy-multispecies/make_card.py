@@ -32,6 +32,35 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
+def reliance_section() -> str:
+    """What the model does not do: how little of its prediction goes through its chunks (reliance.json)."""
+    path = HERE / "reliance.json"
+    if not path.exists():
+        return ""
+    r = json.loads(path.read_text())
+    s = r["stages"][0]
+    return f"""
+## What this model does not do: it barely uses its chunks (from `reliance.json`)
+
+Path reliance on the same {r['windows']} held-out windows and masks (`{r['command']}`):
+
+| held-out MLM loss | nats per masked base |
+|---|---|
+| intact model | {r['intact']:.4f} |
+| dechunked chunk/backbone path zeroed (decoder sees only the residual skip) | {s['chunk_path_zeroed']:.4f} ({s['chunk_path_cost']:+.4f}) |
+| residual skip zeroed | {s['skip_zeroed']:.4f} ({s['skip_cost']:+.4f}) |
+| base-frequency baseline | {r['frequency_baseline']:.4f} |
+| ±3-base context-count baseline (counted on training windows) | {r['context_baseline']:.4f} |
+
+The model predicts masked bases almost entirely from the encoder's local context through the residual
+skip: zeroing everything its router's chunks carry costs {s['chunk_path_cost']:.4f} nats, {s['chunk_path_cost'] / s['skip_cost']:.0%} of
+what zeroing the skip costs. Its boundaries sit at the target rate because the ratio loss (α = 1) holds
+them there, not because the masked-LM loss needs them; read the workbench's boundary analyses of this
+model as analyses of that router, not of a tokenization the model relies on. (The router's own rate on
+unmasked inputs is {r['compression_unmasked'][0]:.2f}; {r['compression'][0]:.2f} on the masked inputs.)
+"""
+
+
 def main(run_dir: str) -> int:
     run = Path(run_dir)
     for name in COPIED:
@@ -126,11 +155,13 @@ prediction can do on them.
 Training log (`metrics.jsonl`, one line per step): mean over the last {len(last10)} steps, MLM loss
 {statistics.mean(r['mlm_loss'] for r in last10):.4f}, compression {statistics.mean(r['compression'][0] for r in last10):.2f}.
 
+""" + reliance_section() + """
 ## Files
 
 | file | sha256 |
 |---|---|
-""" + "\n".join(f"| `{n}` | `{sha256(HERE / n)[:16]}…` |" for n in COPIED + ("heldout.bed", "collapsed_alpha0.03_metrics.jsonl")) + """
+""" + "\n".join(f"| `{n}` | `{sha256(HERE / n)[:16]}…` |" for n in COPIED + ("heldout.bed", "collapsed_alpha0.03_metrics.jsonl")
+                    + (("reliance.json",) if (HERE / "reliance.json").exists() else ())) + """
 
 `run.json` holds every argument of the run (`python -m ldarnet.training pretrain` / `ldarnet pretrain`), and
 `make_card.py` regenerates this card from those files.
