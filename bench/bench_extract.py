@@ -29,6 +29,12 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shown(path) -> str:
+    """A path as the committed JSON records it: relative to the repository, never this machine's absolute path."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"<temporary folder>/{path.name}"
 sys.path.insert(0, str(ROOT))
 
 from ldarnet import LDARNet, LDARNetConfig, atomic_write_json, encode  # noqa: E402
@@ -198,7 +204,7 @@ def cli_matrix(args, save=None) -> dict:
         record = json.loads(out.with_suffix(".json").read_text())
         sizes = {key: os.path.getsize(record[key]) for key in ("bedgraph", "bigwig", "chunks_bed", "store") if record.get(key)}
         rows.append({
-            "config": label, "checkpoint": ckpt, "processes": procs, "threads_per_process": threads, "precision": precision,
+            "config": label, "checkpoint": _shown(ckpt), "processes": procs, "threads_per_process": threads, "precision": precision,
             "format": fmt, "bases": record["bases"], "wall_seconds_process": round(seconds, 2),
             "bp_per_s_process": round(record["bases"] / seconds, 1),  # includes Python start-up and model load
             "seconds_command": record["seconds"], "seconds_parts": record.get("seconds_parts"), "seconds_merge": record.get("seconds_merge"),
@@ -215,7 +221,7 @@ def cli_matrix(args, save=None) -> dict:
 
 
 def _matrix_summary(args, name, seq, rows) -> dict:
-    return {"benchmark": "ldarnet boundaries end to end, FASTA -> finished files", "fasta": str(args.matrix_fasta),
+    return {"benchmark": "ldarnet boundaries end to end, FASTA -> finished files", "fasta": _shown(args.matrix_fasta),
             "record": name, "proxy_bases": len(seq), "120m_bases": args.matrix_120m_bp,
             "native_bf16": any(f in open("/proc/cpuinfo").read() for f in ("avx512_bf16", "amx_bf16")), "configs": rows}
 

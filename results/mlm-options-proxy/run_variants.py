@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
             continue
         config = LDARNetConfig.preset("ldarnet-proxy", **{"ratio_loss_weight": args.alpha, **fields})
         t0 = time.time()
-        summary = pretrain(config=config, fasta=[str(f) for f in FASTA], out=out, steps=args.steps,
+        summary = pretrain(config=config, fasta=[os.path.relpath(f) for f in FASTA], out=out, steps=args.steps,
                            batch_size=args.batch_size, seq_len=args.seq_len, checkpoint_every=args.steps, seed=0,
                            lr=args.lr, threads=args.threads, progress=False, val_records=VAL_RECORDS,
                            val_windows=args.val_windows, keep_checkpoints=1, reliance_every=args.reliance_every,
