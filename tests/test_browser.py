@@ -8,6 +8,7 @@ launches the system ``chromium`` by path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -54,13 +55,9 @@ def _wait(predicate, timeout: float, what: str, pause: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture()
-def lab(tmp_path):
-    """A JupyterLab serving a scratch copy of the notebooks folder; yields (base url, token)."""
-    work = tmp_path / "work"
-    (work / "notebooks").mkdir(parents=True)
-    shutil.copy(REPO / "notebooks" / NOTEBOOK, work / "notebooks" / NOTEBOOK)
-    (work / "data").symlink_to(REPO / "data")  # the notebook's relative paths (../data/...) hold
+@contextlib.contextmanager
+def serve_lab(work: Path, tmp_path: Path):
+    """Run JupyterLab on 127.0.0.1 over the folder ``work``; yields (base url, token); stops its process group."""
     state = tmp_path / "jupyter"  # outside root_dir, so it stays out of the file browser
     settings = state / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -89,6 +86,17 @@ def lab(tmp_path):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    """A JupyterLab serving a scratch copy of the notebooks folder; yields (base url, token)."""
+    work = tmp_path / "work"
+    (work / "notebooks").mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / NOTEBOOK, work / "notebooks" / NOTEBOOK)
+    (work / "data").symlink_to(REPO / "data")  # the notebook's relative paths (../data/...) hold
+    with serve_lab(work, tmp_path) as served:
+        yield served
 
 
 def test_inspector_threshold_slider_changes_the_boundaries_in_jupyterlab(lab, tmp_path):

@@ -8,17 +8,11 @@ wheel, and chromium runs with background networking off.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import shutil
-import signal
-import subprocess
-import sys
 
 import nbformat
 import pytest
-from test_browser import CHROMIUM_ARGS, _free_port, _get_json, _wait
+from test_browser import CHROMIUM_ARGS, _get_json, _wait, serve_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,34 +40,8 @@ def igv_lab(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, work / NOTEBOOK)
     (work / "toy.gff3").write_text(GFF)
-    state = tmp_path / "jupyter"
-    settings = state / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(state / "config"), JUPYTER_RUNTIME_DIR=str(state / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(state / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
-    port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(tmp_path / "jupyterlab.log", "w")
-    server = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: server.poll() is not None and "exited" or _get_json(f"{base}/api/status?token={token}"), 90,
-              "the JupyterLab server")
-        if server.poll() is not None:
-            raise AssertionError(f"JupyterLab exited:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
-        yield base, token
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
+    with serve_lab(work, tmp_path) as served:
+        yield served
 
 
 def test_igv_view_renders_the_boundary_chunk_annotation_and_motif_tracks(igv_lab, tmp_path):
