@@ -40,6 +40,13 @@ VARIANTS = {
         "on-on-stride-warmup-8": ({"mask_protection": True, "masked_residual_gating": True},
                                   {"router_warmup_steps": 8}),
     },
+    # session 2: router-side remedies (config fields of chunking.Router); "-s2" = rerun this session
+    "router": {
+        "off-off-s2": ({}, {}),
+        "center": ({"router_centering": True}, {}),
+        "center-on-on": ({"router_centering": True, "mask_protection": True, "masked_residual_gating": True}, {}),
+        "center-gating": ({"router_centering": True, "masked_residual_gating": True}, {}),
+    },
     "alpha1": {
         "a1-off-off": ({"ratio_loss_weight": 1.0}, {}),
         "a1-on-on": ({"ratio_loss_weight": 1.0, "mask_protection": True, "masked_residual_gating": True}, {}),
@@ -61,7 +68,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(HERE / "runs"))
     args = p.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
+    if not os.environ.get("PYTHONPATH"):  # a snapshot run (PYTHONPATH=/work/snap/NAME) imports the snapshot
+        sys.path.insert(0, str(ROOT))
     from ldarnet import LDARNetConfig
     from ldarnet.training import pretrain
 
