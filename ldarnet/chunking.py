@@ -31,10 +31,24 @@ from .vocab import reverse_within_length
 P_MIN = 1e-4  # EMA gates live in [P_MIN, 1 - P_MIN]: log(1 - p) stays finite, gradients stay defined
 
 
+def center_over_positions(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Subtract each sequence's mean vector over its valid positions; pads stay 0.
+
+    h (B, L, d), mask (B, L) bool -> (B, L) float32 of h's shape. A direction shared by every position
+    (what MLM updates of the encoder build up early in training) cancels, so the router's cosines see
+    how adjacent positions *differ* instead of saturating towards 1.
+    """
+    valid = mask.unsqueeze(-1).to(h.dtype)
+    mean = (h * valid).sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp(min=1)
+    return (h - mean) * valid
+
+
 class Router(nn.Module):
-    def __init__(self, d_model: int, kind: str, target_ratio: float):
+    def __init__(self, d_model: int, kind: str, target_ratio: float, center: bool = False):
         super().__init__()
         self.kind, self.target_ratio = kind, target_ratio
+        # center: cosines on q, k centred over each sequence's valid positions (config.router_centering)
+        self.center = center
         if kind == "learned":
             self.q_proj = nn.Linear(d_model, d_model, bias=False)
             self.k_proj = nn.Linear(d_model, d_model, bias=False)
@@ -51,7 +65,8 @@ class Router(nn.Module):
             # fp32 even under autocast: p sits near 0.5, where bf16 projections would flip decisions
             # and make a bf16-trained model's boundaries differ from its fp32 extraction
             with torch.autocast(device_type=h.device.type, enabled=False):
-                q, k = self.q_proj(h.float()), self.k_proj(h.float())
+                hf = center_over_positions(h.float(), mask) if self.center else h.float()
+                q, k = self.q_proj(hf), self.k_proj(hf)  # no bias: centring h centres q and k
             if kernels.use_kernels(q):  # cosines, p and decisions fused (ldarnet/kernels/router.py)
                 fused = kernels.router_probs(q, k, mask)
                 return fused.p, fused.boundary

@@ -153,6 +153,10 @@ class LDARNetConfig(JsonConfig):
     # so a masked base reaches the decoder only through the chunk path.
     mask_protection: bool = False
     masked_residual_gating: bool = False
+    # router_centering: the learned router's q and k are centred over each sequence's valid positions
+    # before the cosines, so a direction every position shares cannot push all adjacent cosines to 1
+    # (the α = 0.03 collapse; results/mlm-options-proxy/README.md). Off: the paper's router.
+    router_centering: bool = False
     norm_eps: float = 1e-5
     initializer_range: float = 0.02
 
@@ -221,7 +225,7 @@ class LDARNetConfig(JsonConfig):
             raise ValueError(f"dechunk_reverse_gate={self.dechunk_reverse_gate!r}; choose one of {REVERSE_GATES}")
         for name in ("d_state", "d_conv", "expand", "headdim", "chunk_size", "vocab_size"):
             _positive(name, getattr(self, name))
-        for name in ("mask_protection", "masked_residual_gating"):
+        for name in ("mask_protection", "masked_residual_gating", "router_centering"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.ratio_loss_weight < 0:
@@ -236,7 +240,7 @@ _FIELD_KINDS = {
     "num_heads": ("list of", "int"), "rotary_emb_dim": ("list of", "int"), "window_size": ("list of", "int"),
     "router": ("list of", "str"), "target_ratio": ("list of", "number"), "fusion": "str",
     "dechunk_reverse_gate": "str", "ratio_loss_weight": "number", "mask_protection": "bool",
-    "masked_residual_gating": "bool", "norm_eps": "number", "initializer_range": "number",
+    "masked_residual_gating": "bool", "router_centering": "bool", "norm_eps": "number", "initializer_range": "number",
 }
 _KIND_TEXT = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false"}
 

@@ -82,3 +82,40 @@ def test_reverse_within_length_is_an_involution_that_keeps_pads():
     r = reverse_within_length(x, lengths)
     assert r.tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
     assert torch.equal(reverse_within_length(r, lengths), x)
+
+
+def _shared_direction_sequence() -> torch.Tensor:
+    """(1, 8, 4): every position = 10 * e0 (a shared direction) + e1 (positions 0-3) or e2 (positions 4-7)."""
+    h = torch.zeros(1, 8, 4)
+    h[..., 0] = 10.0
+    h[0, :4, 1] = 1.0
+    h[0, 4:, 2] = 1.0
+    return h
+
+
+def test_centred_router_sees_differences_a_shared_direction_hides():
+    from ldarnet.chunking import Router
+
+    h, mask = _shared_direction_sequence(), torch.ones(1, 8, dtype=torch.bool)
+    # plain cosine across the change: 100 / 101 -> p = (1 - 100/101) / 2 < 0.005, no boundary at 4
+    p, b = Router(4, "learned", 4.0)(h, mask)
+    assert p[0, 4] < 0.005 and b[0].tolist() == [True] + [False] * 7
+    # centred: the mean 10 e0 + (e1 + e2) / 2 cancels, the halves become +-(e1 - e2) / 2: cos -1 across, +1 within
+    p, b = Router(4, "learned", 4.0, center=True)(h, mask)
+    assert torch.allclose(p[0], torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0]), atol=1e-6)
+    assert b[0].tolist() == [True, False, False, False, True, False, False, False]
+
+
+def test_centring_ignores_pads():
+    from ldarnet.chunking import Router, center_over_positions
+
+    h = _shared_direction_sequence()
+    padded = torch.cat([h, torch.full((1, 3, 4), 7.0)], dim=1)  # pads hold junk: the encoder zeroes them, a caller may not
+    mask = torch.arange(11)[None, :] < 8
+    router = Router(4, "learned", 4.0, center=True)
+    p, b = router(padded, mask)
+    p0, b0 = router(h, torch.ones(1, 8, dtype=torch.bool))
+    assert torch.allclose(p[:, :8], p0, atol=1e-6) and torch.equal(b[:, :8], b0)
+    assert not b[0, 8:].any() and (p[0, 8:] == 0).all()
+    centred = center_over_positions(padded, mask)
+    assert torch.allclose(centred[0, :8].sum(0), torch.zeros(4), atol=1e-5) and (centred[0, 8:] == 0).all()

@@ -26,11 +26,29 @@ def masked_batch() -> torch.Tensor:
 
 def test_config_fields_default_off_and_round_trip():
     cfg = LDARNetConfig.preset("ldarnet-tiny")
-    assert cfg.mask_protection is False and cfg.masked_residual_gating is False
-    on = LDARNetConfig.preset("ldarnet-tiny", mask_protection=True, masked_residual_gating=True)
+    assert cfg.mask_protection is False and cfg.masked_residual_gating is False and cfg.router_centering is False
+    on = LDARNetConfig.preset("ldarnet-tiny", mask_protection=True, masked_residual_gating=True, router_centering=True)
     assert LDARNetConfig.from_json(on.to_json()) == on
     with pytest.raises(ValueError, match="mask_protection"):
         LDARNetConfig.preset("ldarnet-tiny", mask_protection="yes")
+    with pytest.raises(ValueError, match="router_centering"):
+        LDARNetConfig.preset("ldarnet-tiny", router_centering=1)
+
+
+def test_router_centering_reaches_the_router_and_changes_only_the_router():
+    plain, centred = tiny(), tiny(router_centering=True)
+    assert centred.stage.router.center and not plain.stage.router.center
+    centred.load_state_dict(plain.state_dict())  # no new parameters: the same weights load either way
+    ids = masked_batch()
+    with torch.no_grad():
+        h = torch.randn(2, 32, plain.config.d_model[0]) + 5.0  # a large shared offset on every channel
+        mask = ids != PAD_ID
+        p_plain, _ = plain.stage.router(h, mask)
+        p_centred, _ = centred.stage.router(h, mask)
+        p_shifted, _ = centred.stage.router(h + 3.0 * torch.randn(1, 1, h.shape[-1]), mask)
+    assert p_plain[:, 1:][mask[:, 1:]].max() < 0.1  # the shared offset saturates the plain cosine
+    assert torch.allclose(p_centred, p_shifted, atol=1e-5)  # any further shared direction changes nothing
+    assert p_centred[:, 1:][mask[:, 1:]].mean() > 0.3  # independent noise: cosines near 0, p near 0.5
 
 
 def test_protect_masked_by_hand():
