@@ -154,6 +154,27 @@ def test_recipes_and_overrides():
         recipe("fast")
 
 
+def test_default_pooling_follows_the_starting_point(tmp_path):
+    """pooling "auto": mean when a checkpoint's weights are fine-tuned, max for the random-init arm."""
+    from ldarnet.config import LDARNetConfig
+    from ldarnet.finetune import classifier_factory, resolve_pooling
+    from ldarnet.model import LDARNet
+
+    assert RECIPES["default"]["pooling"] == "auto" and RECIPES["paper"]["pooling"] == "mean"
+    assert resolve_pooling("auto", pretrained=True) == "mean"
+    assert resolve_pooling("auto", pretrained=False) == "max"
+    assert resolve_pooling("first", pretrained=True) == "first"  # an explicit choice is kept
+    torch.manual_seed(0)
+    LDARNet(LDARNetConfig.preset("ldarnet-tiny")).save_pretrained(tmp_path / "ckpt")
+    loaded = classifier_factory(num_labels=2, checkpoint=tmp_path / "ckpt", pooling="auto")
+    random = classifier_factory(num_labels=2, checkpoint=tmp_path / "ckpt", random_init=True, pooling="auto")
+    from_config = classifier_factory(num_labels=2, config="ldarnet-tiny")
+    assert loaded(0).pooling == loaded.pooling == "mean"
+    assert random(0).pooling == random.pooling == "max"
+    assert from_config(0).pooling == "max"
+    assert classifier_factory(num_labels=2, checkpoint=tmp_path / "ckpt", pooling="max")(0).pooling == "max"
+
+
 @pytest.mark.slow
 def test_default_recipe_learns_a_planted_motif_from_random_weights():
     """200 sequences, motif vs no motif: ldarnet-tiny from random weights, the default recipe, 6 epochs.

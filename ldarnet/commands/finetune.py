@@ -21,7 +21,8 @@ once and cached in OUT/features.npy) and kmer-3 .. kmer-6 (logistic regression o
 counts; C chosen on the validation share). --baselines none turns them off.
 
 --protocol default is the recipe chosen by measurement (results/finetune-defaults/README.md):
-peak lr 3e-4 with 10% warm-up and cosine decay, a 10x faster head, batch 16, max pooling, at most
+peak lr 3e-4 with 10% warm-up and cosine decay, a 10x faster head, batch 16, pooling by starting
+point (mean when the checkpoint's weights are fine-tuned, max for the random-init arm), at most
 10 epochs with patience 3; --protocol paper is the paper's fixed proxy protocol (batch 128, one
 constant learning rate 1e-4, early stopping with patience 5, mean pooling).
 
@@ -48,7 +49,9 @@ def register(subparsers) -> None:
                         help="an architecture (preset name or config JSON) trained from random weights")
     model.add_argument("--random-init", action="store_true",
                        help="use only the checkpoint's config, with fresh random weights (the no-pretraining control)")
-    model.add_argument("--pooling", choices=("mean", "max", "first"), help="default: the protocol's (max; paper: mean)")
+    model.add_argument("--pooling", choices=("auto", "mean", "max", "first"),
+                       help="default: the protocol's (auto = mean for a loaded checkpoint, max from random weights; "
+                            "paper: mean)")
     model.add_argument("--conjoin-rc", action="store_true",
                        help="average the logits of each sequence and its reverse complement")
     model.add_argument("--freeze-backbone", action="store_true", help="train only the classification head")
@@ -146,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
                    micro_batch_size=args.micro_batch_size, weight_decay=args.weight_decay)
     lr, batch_size = plan["lr"], plan["batch_size"]
     log(f"{task}: {len(table)} sequences, {num_labels} classes, variant {variant}, protocol {args.protocol} "
-        f"({', '.join(f'{k} {v}' for k, v in plan.items())}, pooling {pooling}); baselines: {', '.join(baselines) or 'none'}")
+        f"({', '.join(f'{k} {v}' for k, v in plan.items())}, pooling {pooling}: {make_model.pooling} for {variant}"
+        + (f", {make_random.pooling} for random-init" if make_random else "") + f"); baselines: {', '.join(baselines) or 'none'}")
     if args.grid:
         grid = hyperparameter_grid(args.grid)
         grid_deadline = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / 2
@@ -169,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     for name in results["variant"].unique():
         row = table_summary.loc[(name, "mcc")]
         log(f"  {name:<14} {row['mean']:.4f}" + (f" +- {row['std']:.4f}" if row["std"] == row["std"] else ""))
+    pooling = {variant: make_model.pooling} | ({"random-init": make_random.pooling} if make_random else {})
     record = {"task": task, "variant": variant, "options": {k: v for k, v in vars(args).items() if k != "func"},
               "checkpoint_sha256": checkpoint_sha256(args.checkpoint) if args.checkpoint else None,
               "protocol": args.protocol, "recipe": training | {"pooling": pooling},

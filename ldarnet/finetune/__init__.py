@@ -7,7 +7,7 @@ from .crossval import (PAPER_BATCH_SIZES, PAPER_LEARNING_RATES, RESULT_COLUMNS, 
 from .load import load_csv, load_fasta_classes, save_csv
 from .metrics import METRICS, classification_metrics
 from .folds import FoldSplit, fold_splits
-from .models import classifier_factory
+from .models import AUTO_POOLING, classifier_factory, resolve_pooling
 from .tasks import TASKS, build_task, promoter_task, splice_site_task
 from .train import FitResult, encode_sequences, predict_logits, train_classifier
 
@@ -17,5 +17,5 @@ __all__ = [
     "hyperparameter_grid", "load_csv", "load_fasta_classes", "predict_logits", "save_csv",
     "train_classifier", "write_results_table", "TASKS", "build_task", "promoter_task", "splice_site_task",
     "KMER_SIZES", "BASELINES", "RECIPES", "FoldSplit", "compare_variants", "fold_splits", "frozen_features",
-    "kmer_baseline", "kmer_counts", "linear_probe", "recipe",
+    "kmer_baseline", "kmer_counts", "linear_probe", "recipe", "AUTO_POOLING", "resolve_pooling",
 ]

@@ -92,6 +92,7 @@ def cross_validate(
     deadline: float | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    history: list[dict] | None = None,
     **train_options,
 ) -> pd.DataFrame:
     """Stratified k-fold cross-validation of a classifier on a labeled table.
@@ -116,6 +117,9 @@ def cross_validate(
     deadline : float, optional
         ``time.monotonic()`` by which everything should finish; the remaining time is shared
         evenly by the folds still to run (see :func:`ldarnet.finetune.train.train_classifier`).
+    history : list, optional
+        When given, one dict per epoch is appended: ``task, variant, fold, epoch, train_loss,
+        val_loss, seconds`` (the per-epoch progress of every fold).
     **train_options
         Passed to :func:`~ldarnet.finetune.train.train_classifier` (``freeze_backbone``, ``bf16``,
         ``micro_batch_size``, ``weight_decay``).
@@ -144,6 +148,8 @@ def cross_validate(
         fit = train_classifier(model, _take(ids, mask, y, train_idx), _take(ids, mask, y, valid_idx), lr=lr,
                                batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                                deadline=fold_deadline, seed=seed + fold, log=log, **train_options)
+        if history is not None:
+            history += [{"task": task, "variant": variant, "fold": fold} | epoch for epoch in fit.history]
         logits = predict_logits(model, ids[test], mask[test], bf16=train_options.get("bf16", False))
         scores = classification_metrics(labels[test], logits)
         if log:
