@@ -56,9 +56,11 @@ def extract_boundaries(
         Also return the model's boundary decisions.
     store
         A folder of track stores, or one ``*.store.npz`` (see :mod:`ldarviz.boundary_store`): read
-        the boundaries from the store computed from this checkpoint, FASTA and tiling (matched by
-        content hashes), or compute them and fill the store. Needs ``sequences`` as a FASTA path,
-        whole records (no ``regions``) and a model loaded from a checkpoint.
+        the boundaries from the store computed from these weights, sequences and tiling (matched by
+        content hashes: checkpoint or weights sha256, FASTA file or dict-of-sequences sha256,
+        window and overlap), or compute them and fill the store. Needs ``sequences`` as a FASTA
+        path or a dict, and whole records (no ``regions``). The arrays are the same float16 values
+        either way.
 
     Returns
     -------
@@ -68,8 +70,8 @@ def extract_boundaries(
         With ``return_mask``, a second dict name -> (L,) bool, True where a chunk starts.
     """
     if store is not None:
-        if regions is not None or not isinstance(sequences, (str, os.PathLike)):
-            raise ValueError("store= reads whole records of a FASTA file: pass sequences as a FASTA path and no regions")
+        if regions is not None or not isinstance(sequences, (str, os.PathLike, dict)):
+            raise ValueError("store= reads whole records: pass sequences as a FASTA path or a dict of sequences, and no regions")
         from .boundary_store import boundaries_with_store
 
         probs, masks, _ = boundaries_with_store(model, sequences, store, window=window, overlap=overlap, batch_size=batch_size,

@@ -60,5 +60,42 @@ def test_a_store_written_by_the_command_is_found_and_a_foreign_one_refused(loade
     other.write_text(">a\nACGTACGTAC\n")
     with pytest.raises(ValueError, match="was not computed from this model"):
         boundaries_with_store(model, other, tmp_path / "run.store.npz")
-    with pytest.raises(ValueError, match="FASTA path and no regions"):
-        extract_boundaries(model, {"a": "ACGT"}, store=tmp_path)
+    with pytest.raises(ValueError, match="and no regions"):
+        extract_boundaries(model, fasta, regions=[("a", 0, 100)], store=tmp_path)
+
+
+def test_a_dict_of_sequences_is_keyed_by_its_content_and_an_untrained_model_by_its_weights(tmp_path, monkeypatch):
+    from ldarnet import LDARNet, LDARNetConfig
+
+    from ldarviz.boundary_store import store_key
+
+    torch.manual_seed(1)
+    model = LDARNet(LDARNetConfig.preset("ldarnet-tiny")).eval()  # no checkpoint: keyed by its tensors
+    rng = np.random.default_rng(0)
+    seqs = {f"w{i}": "".join(rng.choice(list("ACGT"), size=n)) for i, n in enumerate((700, 650, 0, 1200))}
+    want, want_mask = extract_boundaries(model, seqs, return_mask=True)
+    got, got_mask = extract_boundaries(model, seqs, store=tmp_path, return_mask=True)
+    assert list(got) == list(seqs) and len(got["w2"]) == 0
+    for name in seqs:
+        np.testing.assert_array_equal(got[name], want[name])
+        np.testing.assert_array_equal(got_mask[name], want_mask[name])
+    key = store_key(model, seqs)
+    assert "weights_sha256" in key and "sequences_sha256" in key
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the store should have been read, not the model run")
+
+    real = model.extract_boundaries
+    monkeypatch.setattr(model, "extract_boundaries", refuse)
+    again = extract_boundaries(model, seqs, store=tmp_path)
+    assert all((again[name] == want[name]).all() for name in seqs)
+    # one changed base, or other weights, is another key: computed, never served from the old store
+    changed = {**seqs, "w0": ("C" if seqs["w0"][0] != "C" else "G") + seqs["w0"][1:]}
+    with pytest.raises(AssertionError, match="should have been read"):
+        extract_boundaries(model, changed, store=tmp_path)
+    monkeypatch.setattr(model, "extract_boundaries", real)
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    assert store_key(model, seqs)["weights_sha256"] != key["weights_sha256"]
+    extract_boundaries(model, seqs, store=tmp_path)
+    assert len(list(tmp_path.glob("*.store.npz"))) == 2
