@@ -46,6 +46,9 @@ VARIANTS = {
         "center": ({"router_centering": True}, {}),
         "center-on-on": ({"router_centering": True, "mask_protection": True, "masked_residual_gating": True}, {}),
         "center-gating": ({"router_centering": True, "masked_residual_gating": True}, {}),
+        "center-router-lr-x10": ({"router_centering": True}, {"router_lr_multiplier": 10.0}),
+        "center-on-on-router-lr-x10": ({"router_centering": True, "mask_protection": True,
+                                        "masked_residual_gating": True}, {"router_lr_multiplier": 10.0}),
     },
     "alpha1": {
         "a1-off-off": ({"ratio_loss_weight": 1.0}, {}),
