@@ -11,11 +11,20 @@ the frozen-feature pass.
 
     python bench/bench_finetune.py --checkpoint checkpoints/ldarnet-proxy-multispecies --minutes 10
     python bench/bench_finetune.py --checkpoint CKPT --n 200 --folds 2 --epochs 3 --bf16
+
+``--throughput`` instead times optimiser steps only (AdamW, fwd+bwd at batch 16, the default
+recipe's pooling per arm) and forward-only batches, per sequence length, as bp/s of wall time and
+bp per CPU-second (``time.process_time``: on a shared machine the wall figure is load-bound), with
+the load average; the result is merged into ``--out`` under the key ``throughput``:
+
+    OMP_NUM_THREADS=1 python bench/bench_finetune.py --checkpoint checkpoints/ldarnet-proxy-multispecies \
+        --throughput --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -30,7 +39,7 @@ import torch  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from ldarnet import atomic_write_json  # noqa: E402
-from ldarnet.finetune import classifier_factory, load_csv  # noqa: E402
+from ldarnet.finetune import classifier_factory, encode_sequences, load_csv  # noqa: E402
 from ldarnet.finetune.compare import compare_variants, recipe  # noqa: E402
 from ldarnet.finetune.folds import fold_splits  # noqa: E402
 from ldarnet.finetune.load import check_labels  # noqa: E402
@@ -54,10 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (worth it only with native CPU bf16)")
     p.add_argument("--threads", type=int, help="torch threads (on a busy shared machine 1 can beat 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--throughput", action="store_true", help="time fine-tuning steps only (see above)")
+    p.add_argument("--lengths", default="81,200", help="--throughput: sequence lengths (default: 81,200)")
+    p.add_argument("--steps", type=int, default=6, help="--throughput: timed steps per arm and length (default: 6)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "finetune.json"))
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.throughput:
+        return throughput(args)
 
     table = load_csv(args.csv, sequence_column=args.sequence_column, label_column=args.label_column)
     if args.n:
@@ -113,6 +127,68 @@ def main(argv: list[str] | None = None) -> int:
     for name, entry in variants.items():
         speed = f", {entry['finetune_bp_per_s']:.0f} bp/s" if "finetune_bp_per_s" in entry else ""
         print(f"{name:<14} MCC {entry['mcc_mean']:.3f}{speed}", file=sys.stderr)
+    return 0
+
+
+def throughput(args) -> int:
+    """Fine-tuning and forward throughput of the pretrained and random-init arms, merged into ``args.out``."""
+    import json
+
+    flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0] if Path("/proc/cpuinfo").exists() else ""
+    native_bf16 = any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+    batch = args.batch_size or recipe("default")["batch_size"]
+    rng = np.random.default_rng(args.seed)
+    arms = {"pretrained": classifier_factory(num_labels=2, checkpoint=args.checkpoint),
+            "random-init": classifier_factory(num_labels=2, checkpoint=args.checkpoint, random_init=True)}
+    record = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "checkpoint": str(args.checkpoint),
+              "batch_size": batch, "timed_steps": args.steps, "torch_threads": torch.get_num_threads(),
+              "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch": torch.__version__,
+              "cpu_native_bf16": native_bf16,
+              "bf16": "measured with --bf16" if args.bf16 else
+                      "not measured: no native bf16 on this CPU (AVX2); autocast emulates it, slower than fp32",
+              "compile": "not measured: CPU-only shared machine without native bf16; left for a machine where it is a fast path",
+              "load_average_before": os.getloadavg(), "rows": []}
+    for name, make in arms.items():
+        for length in map(int, args.lengths.split(",")):
+            torch.manual_seed(args.seed)
+            model = make(0)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+            seqs = ["".join(rng.choice(list("ACGT"), length)) for _ in range(batch)]
+            ids, mask = encode_sequences(seqs)
+            labels = torch.as_tensor(rng.integers(0, 2, batch))
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+
+            def step() -> None:
+                with autocast:
+                    loss = torch.nn.functional.cross_entropy(model(ids, mask).float(), labels)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+            step()  # warm-up: allocator and first-call costs
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(args.steps):
+                step()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            model.eval()
+            fwall, fcpu = time.perf_counter(), time.process_time()
+            with torch.no_grad(), autocast:
+                for _ in range(args.steps):
+                    model(ids, mask)
+            fwall, fcpu = time.perf_counter() - fwall, time.process_time() - fcpu
+            bp = batch * length * args.steps
+            row = {"arm": name, "pooling": make.pooling, "length": length,
+                   "finetune_bp_per_s_wall": round(bp / wall, 1), "finetune_bp_per_cpu_s": round(bp / cpu, 1),
+                   "forward_bp_per_s_wall": round(bp / fwall, 1), "forward_bp_per_cpu_s": round(bp / fcpu, 1),
+                   "load_average": os.getloadavg()[0]}
+            record["rows"].append(row)
+            print(row, file=sys.stderr, flush=True)
+    record["load_average_after"] = os.getloadavg()
+    out = Path(args.out)
+    merged = json.loads(out.read_text()) if out.exists() else {}
+    merged["throughput"] = record
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, merged)
     return 0
 
 

@@ -194,3 +194,39 @@ def test_default_recipe_learns_a_planted_motif_from_random_weights():
                           head_lr_scale=plan["head_lr_scale"])
     mcc = rows.loc[rows["metric"] == "mcc", "value"].iloc[0]
     assert mcc >= 0.9, rows
+
+
+def _tidy(task: str, values: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([(task, variant, fold, "mcc", v) for variant, vs in values.items() for fold, v in enumerate(vs)],
+                        columns=["task", "variant", "fold", "metric", "value"])
+
+
+def test_baseline_verdict_says_where_the_pretrained_model_loses_to_kmers():
+    from ldarnet.finetune import baseline_verdict
+
+    results = pd.concat([
+        _tidy("loses", {"pretrained": [0.5, 0.6], "random-init": [0.1, 0.2], "linear-probe": [0.7, 0.7],
+                        "kmer-3": [0.4, 0.4], "kmer-6": [0.7, 0.8]}),
+        _tidy("wins", {"pretrained": [0.9, 0.8], "random-init": [0.5, 0.5], "linear-probe": [0.6, 0.6],
+                       "kmer-3": [0.6, 0.7], "kmer-4": [0.2, 0.3]}),
+    ])
+    table = baseline_verdict(results).set_index("task")
+    assert table.loc["loses", "best_kmer"] == "kmer-6" and table.loc["loses", "loses_to_kmer"]
+    assert table.loc["loses", "margin"] == pytest.approx(0.55 - 0.75)
+    assert "LOSES to k-mer" in table.loc["loses", "verdict"] and "linear probe does better" in table.loc["loses", "verdict"]
+    assert not table.loc["wins", "loses_to_kmer"] and "beats every k-mer" in table.loc["wins", "verdict"]
+    assert table.loc["wins", "pretrained_sd"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
+    with pytest.raises(ValueError, match="no kmer-k rows"):
+        baseline_verdict(_tidy("x", {"pretrained": [0.5]}))
+
+
+def test_defaults_within_tolerance_of_the_best_grid_point():
+    from ldarnet.finetune import defaults_within
+
+    grid = pd.concat([_tidy("a", {"0.0003-mean": [0.70], "0.003-max": [0.76], "0.001-mean": [0.6]}),
+                      _tidy("b", {"0.0003-mean": [0.50], "0.003-max": [0.54]})])
+    table = defaults_within(grid, "0.0003-mean").set_index("task")
+    assert table.loc["a", "best"] == "0.003-max" and table.loc["a", "gap"] == pytest.approx(0.06)
+    assert not table.loc["a", "within"] and table.loc["b", "within"]
+    with pytest.raises(ValueError, match="no grid point"):
+        defaults_within(grid, "0.01-mean")

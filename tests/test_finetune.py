@@ -222,9 +222,14 @@ def test_training_rejects_bad_options(gc_task):
 # -- cross-validation and grid ------------------------------------------------------------------
 
 def test_cross_validation_learns_a_known_rule_on_every_fold(gc_task):
+    history = []
     results = cross_validate(make_toy, gc_task, task="gc", variant="toy", folds=3, lr=0.1, batch_size=32,
-                             max_epochs=8, patience=3, seed=3)
+                             max_epochs=8, patience=3, seed=3, history=history)
     assert list(results.columns) == ["task", "variant", "fold", "metric", "value"]
+    progress = pd.DataFrame(history)  # one row per epoch of every fold
+    assert sorted(progress["fold"].unique()) == [0, 1, 2] and (progress["variant"] == "toy").all()
+    epochs = results[results["metric"] == "epochs"].set_index("fold")["value"]
+    assert (progress.groupby("fold")["epoch"].max() == epochs).all()
     assert sorted(results["fold"].unique()) == [0, 1, 2]
     wide = results.pivot(index="fold", columns="metric", values="value")
     assert (wide["mcc"] > 0.7).all(), wide["mcc"]
@@ -293,6 +298,7 @@ def test_cli_finetunes_a_checkpoint_and_writes_the_tidy_table(tmp_path, ecoli):
     record = json.loads((out / "run.json").read_text())
     assert record["num_labels"] == 2 and record["chosen_lr"] == 1e-4 and record["protocol"] == "paper"
     assert record["recipe"]["schedule"] == "constant" and record["recipe"]["batch_size"] == 4
+    assert record["recipe"]["pooling"] == {"pretrained": "mean", "random-init": "mean"}  # paper: mean for both
     assert set(record["summary_by_variant"]) == set(results["variant"])
     assert (out / "features.npy").exists()
     log = (out / "finetune.log").read_text()

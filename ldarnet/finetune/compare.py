@@ -24,7 +24,7 @@ from .baselines import KMER_SIZES, frozen_features, kmer_baseline, linear_probe
 from .crossval import cross_validate
 from .folds import FoldSplit
 
-__all__ = ["RECIPES", "BASELINES", "recipe", "compare_variants"]
+__all__ = ["RECIPES", "BASELINES", "recipe", "compare_variants", "baseline_verdict", "defaults_within"]
 
 #: training options of each protocol (passed to cross_validate / train_classifier); pooling is a model option
 RECIPES: dict[str, dict] = {
@@ -120,3 +120,80 @@ def _mean_sd(rows: pd.DataFrame) -> str:
     mcc = rows.loc[rows["metric"] == "mcc", "value"]
     sd = f" +- {mcc.std(ddof=1):.3f}" if len(mcc) > 1 else ""
     return f"{mcc.mean():.3f}{sd} over {len(mcc)} fold(s)"
+
+
+def baseline_verdict(results: pd.DataFrame, *, variant: str = "pretrained", metric: str = "mcc") -> pd.DataFrame:
+    """Per task: the fine-tuned ``variant`` against its best k-mer baseline, random init and the linear probe.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy ``task, variant, fold, metric, value`` rows (as from :func:`compare_variants`), every
+        variant on the same folds.
+    variant : str
+        The fine-tuned model to judge.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task: ``folds``, ``{variant}_mean``, ``{variant}_sd``, ``best_kmer``,
+        ``best_kmer_mean``, ``best_kmer_sd``, ``random_init_mean``, ``linear_probe_mean``,
+        ``margin`` (variant minus best k-mer, in ``metric``), ``loses_to_kmer`` (bool: mean below
+        the best k-mer mean) and ``verdict`` (one plain sentence).
+    """
+    scored = results[results["metric"] == metric]
+    rows = []
+    for task, part in scored.groupby("task", sort=False):
+        stats = part.groupby("variant")["value"].agg(["mean", "std", "count"])
+        if variant not in stats.index:
+            raise ValueError(f"task {task!r} has no {variant!r} rows (variants: {', '.join(stats.index)})")
+        kmers = stats[stats.index.str.startswith("kmer-")]
+        if kmers.empty:
+            raise ValueError(f"task {task!r} has no kmer-k rows to judge {variant!r} against")
+        best = kmers["mean"].idxmax()
+        own = stats.loc[variant]
+        margin = own["mean"] - kmers.loc[best, "mean"]
+        others = {name: stats["mean"].get(name, np.nan) for name in ("random-init", "linear-probe")}
+        if margin < 0:
+            verdict = (f"{task}: {variant} LOSES to k-mer counting: {metric} {own['mean']:.3f} vs {best} "
+                       f"{kmers.loc[best, 'mean']:.3f} ({margin:+.3f})")
+        else:
+            verdict = f"{task}: {variant} beats every k-mer baseline: {metric} {own['mean']:.3f} vs {best} " \
+                      f"{kmers.loc[best, 'mean']:.3f} ({margin:+.3f})"
+        if others["linear-probe"] == others["linear-probe"] and others["linear-probe"] > own["mean"]:
+            verdict += f"; the frozen linear probe does better ({others['linear-probe']:.3f})"
+        rows.append({"task": task, "folds": int(own["count"]), f"{variant}_mean": own["mean"],
+                     f"{variant}_sd": own["std"], "best_kmer": best, "best_kmer_mean": kmers.loc[best, "mean"],
+                     "best_kmer_sd": kmers.loc[best, "std"], "random_init_mean": others["random-init"],
+                     "linear_probe_mean": others["linear-probe"], "margin": margin, "loses_to_kmer": bool(margin < 0),
+                     "verdict": verdict + f" over {int(own['count'])} fold(s)."})
+    return pd.DataFrame(rows)
+
+
+def defaults_within(grid: pd.DataFrame, default: str, *, tolerance: float = 0.05, metric: str = "mcc") -> pd.DataFrame:
+    """Per task: is the ``default`` grid point within ``tolerance`` of the best point?
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        Tidy ``task, variant, fold, metric, value`` rows, one variant per grid point (e.g.
+        ``0.0003-mean``), all on the same fold(s); the default point among them.
+    default : str
+        The variant name of the default recipe's point.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``task, folds, default_mcc, best, best_mcc, gap`` (best minus default, >= 0), ``within``.
+    """
+    scored = grid[grid["metric"] == metric]
+    rows = []
+    for task, part in scored.groupby("task", sort=False):
+        means = part.groupby("variant")["value"].mean()
+        if default not in means.index:
+            raise ValueError(f"task {task!r}: no grid point {default!r} (have {', '.join(means.index)})")
+        best = means.idxmax()
+        gap = means[best] - means[default]
+        rows.append({"task": task, "folds": int(part["fold"].nunique()), "default_mcc": means[default],
+                     "best": best, "best_mcc": means[best], "gap": gap, "within": bool(gap <= tolerance)})
+    return pd.DataFrame(rows)
