@@ -35,6 +35,9 @@ class Stage(nn.Module):
         # training switch (not config): chunk at a fixed stride N while the router still learns from the
         # ratio loss on its own decisions (pretrain's router_warmup_steps)
         self.stride_warmup = False
+        # training switch (not config): the router learns from the ratio loss alone; the MLM loss sees p
+        # detached (pretrain's router_isolation_steps)
+        self.isolate_router = False
         self.inner = Stage(config, level + 1)
         self.decoder = Isotropic(spec["decoder"], config, level)
         # zero-initialised skip from the encoder output, kept in fp32 (H-Net)
@@ -74,6 +77,8 @@ class Stage(nn.Module):
         boundaries.append(out)
         if self.router.kind == "learned":
             ratio_terms.append(ratio_loss(p, own, free, self.router.target_ratio))
+        if self.isolate_router:
+            p = p.detach()
         chunks, order, chunk_mask = chunk(h, boundary)
         inner_masked = torch.gather(masked, 1, order) & chunk_mask
         inner = self.inner(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries, ratio_terms,

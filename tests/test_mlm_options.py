@@ -183,3 +183,23 @@ def test_stride_warmup_and_router_learning_rate():
     assert router[0]["lr_multiplier"] == pytest.approx(0.1 * 4.0)  # 0.1 x the outer level's sqrt(4) * 64 / 32
     assert router[0]["lr"] == pytest.approx(1e-3 * 0.4)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_router_isolation_leaves_the_router_only_the_ratio_loss_gradient():
+    ids = masked_batch()
+    labels = torch.full_like(ids, -100)
+    labels[ids == MASK_ID] = encode("A")[0]
+    model = tiny(router_centering=True).train()
+    stage = stage_modules(model)[0]
+    stage.isolate_router = True
+    out = model(ids, labels=labels)
+    q = stage.router.q_proj.weight
+    (g_total,) = torch.autograd.grad(out.loss, q, retain_graph=True)
+    (g_ratio,) = torch.autograd.grad(model.config.ratio_loss_weight * out.ratio_loss, q, retain_graph=True)
+    (g_mlm,) = torch.autograd.grad(out.mlm_loss, q, allow_unused=True, retain_graph=True)
+    assert torch.allclose(g_total, g_ratio, rtol=1e-5, atol=1e-9) and g_ratio.abs().sum() > 0
+    assert g_mlm is None or g_mlm.abs().sum() == 0
+    stage.isolate_router = False  # the paper's coupling: the MLM loss reaches the router through p
+    out = model(ids, labels=labels)
+    (g_mlm,) = torch.autograd.grad(out.mlm_loss, q)
+    assert g_mlm.abs().sum() > 0

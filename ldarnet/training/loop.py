@@ -47,7 +47,7 @@ __all__ = ["pretrain", "TrainingDiverged", "plan_batches"]
 # arguments that shape the loss curve: a resumed run must repeat them exactly
 FROZEN_ARGS = ("config", "fasta", "weights", "steps", "batch_size", "seq_len", "seed", "lr", "weight_decay",
                "grad_accum", "bf16", "max_n_fraction", "val_records", "val_regions", "rc_prob", "mask_prob",
-               "world_size", "router_lr_multiplier", "router_warmup_steps")
+               "world_size", "router_lr_multiplier", "router_warmup_steps", "router_isolation_steps")
 
 
 class TrainingDiverged(RuntimeError):
@@ -83,7 +83,8 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
              val_regions: str | None = None, val_windows: int = 64, rc_prob: float = 0.5, mask_prob: float = 0.15,
              keep_checkpoints: int = 3, max_minutes: float | None = None, progress: bool = True,
              threads: int | None = None, reliance_every: int = 0, reliance_windows: int = 16,
-             router_lr_multiplier: float | None = None, router_warmup_steps: int = 0) -> dict:
+             router_lr_multiplier: float | None = None, router_warmup_steps: int = 0,
+             router_isolation_steps: int = 0) -> dict:
     """Pretrain an LDARNet; see the module doc for the run folder. Returns a summary dict.
 
     Each line of ``metrics.jsonl`` holds ``step`` (optimiser steps done), ``tokens`` (bases seen, all
@@ -96,7 +97,9 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
 
     ``router_lr_multiplier`` trains the routers' projections at that multiple of their level's LR;
     ``router_warmup_steps`` chunks at a fixed stride N for the first steps while the routers still
-    learn from the ratio loss on their own decisions (both are α = 0.03 collapse remedies to try).
+    learn from the ratio loss on their own decisions (both are α = 0.03 collapse remedies to try);
+    ``router_isolation_steps`` detaches p from the MLM loss for the first steps, so the routers learn
+    from the ratio loss alone (AdamW scales that gradient up whatever α is).
 
     Raises
     ------
@@ -124,7 +127,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {a[name]!r}")
     if not a["lr"] > 0 or not math.isfinite(a["lr"]):
         raise ValueError(f"--lr {a['lr']} must be a positive number")
-    for name in ("reliance_every", "router_warmup_steps"):
+    for name in ("reliance_every", "router_warmup_steps", "router_isolation_steps"):
         if not isinstance(a[name], int) or a[name] < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a whole number >= 0, got {a[name]!r}")
     mult = a["router_lr_multiplier"]
@@ -135,6 +138,8 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
                                   "lr", "weight_decay", "grad_accum", "bf16", "max_n_fraction", "val_records",
                                   "val_regions", "val_windows", "rc_prob", "mask_prob", "keep_checkpoints",
                                   "reliance_every", "reliance_windows", "router_lr_multiplier", "router_warmup_steps")}
+    if a["router_isolation_steps"]:  # recorded only when used: older run folders resume unchanged
+        run_args["router_isolation_steps"] = a["router_isolation_steps"]
     run_args.update(config=cfg.to_dict(), fasta=[str(f) for f in a["fasta"]], val_records=list(a["val_records"]),
                     world_size=info.world_size, micro_batch=micro, grad_accum=accum)
     _check_run_folder(out, run_args, a["resume"], info)
@@ -185,6 +190,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
             lr_now = set_learning_rate(optimizer, a["lr"], wsd_factor(step, steps))
             for stage in (stage_modules(model) if not merge else []):
                 stage.stride_warmup = step < a["router_warmup_steps"]
+                stage.isolate_router = step < a["router_isolation_steps"]
             stats = torch.zeros(3 + cfg.n_stages + 1, dtype=torch.float64)
             for m in range(accum):
                 first = step * batch_size + info.rank * per_rank + m * micro
@@ -248,7 +254,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
         summary["model_sha256"] = checkpoint_sha256(out)  # content identity of the final weights + config
         if corpus.has_validation and a["val_windows"] > 0:
             for stage in (stage_modules(model) if not merge else []):
-                stage.stride_warmup = False
+                stage.stride_warmup = stage.isolate_router = False
             summary["eval"] = evaluate_mlm(model, corpus, windows=a["val_windows"], batch_size=micro,
                                            device=info.device, bf16=a["bf16"], reliance=not merge,
                                            context_table=context_table)
