@@ -85,3 +85,46 @@ def test_rotary_preserves_norms_and_depends_on_offset_only():
     torch.testing.assert_close(rq.norm(dim=-1), q.norm(dim=-1))
     dots = (rq[0, 3:, 0] * rk[0, :-3, 0]).sum(-1)  # offset 3 everywhere
     torch.testing.assert_close(dots, dots[0].expand_as(dots), atol=1e-5, rtol=1e-5)
+
+
+def test_bimamba_conv_equals_causal_conv1d():
+    layer = _bimamba()
+    xbc = torch.randn(2, 3, 11, layer.d_inner + 2 * layer.d_state)
+    ref = []
+    for direction in range(2):
+        inp = F.pad(xbc[direction].transpose(1, 2), (layer.d_conv - 1, 0))
+        out = F.conv1d(inp, layer.conv_weight[direction, :, None, :], layer.conv_bias[direction], groups=inp.shape[1])
+        ref.append(F.silu(out).transpose(1, 2))
+    with torch.no_grad():
+        torch.testing.assert_close(layer._conv(xbc, inplace=True), torch.stack(ref), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(layer._conv(xbc, inplace=False), torch.stack(ref), atol=1e-6, rtol=1e-5)
+
+
+def test_bimamba_cpu_chunk_length_and_grad_mode_do_not_change_the_output(monkeypatch):
+    from ldarnet.layers import mamba2
+
+    layer = _bimamba()
+    x = torch.randn(2, 45, 16)
+    mask = torch.ones(2, 45, dtype=torch.bool)
+    mask[1, 30:] = False
+    lengths = mask.sum(1)
+    outs = []
+    for chunk in (None, 5, 64):  # None: the config's chunk_size (8)
+        monkeypatch.setattr(mamba2, "CPU_CHUNK_SIZE", chunk)
+        with torch.no_grad():
+            outs.append(layer(x, mask, lengths))
+    outs.append(layer(x, mask, lengths).detach())  # autograd path (no in-place ops)
+    for out in outs[1:]:
+        torch.testing.assert_close(out, outs[0], atol=1e-5, rtol=1e-4)
+
+
+def test_bimamba_padded_row_equals_the_row_alone():
+    layer = _bimamba()
+    x = torch.randn(2, 40, 16)
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 23:] = False
+    with torch.no_grad():
+        batched = layer(x, mask, mask.sum(1))
+        alone = layer(x[1:, :23], mask[1:, :23], torch.tensor([23]))
+    torch.testing.assert_close(batched[1:, :23], alone, atol=1e-5, rtol=1e-4)
+    assert (batched[1, 23:] == 0).all()

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ldarnet.layers.scan import linear_scan, linear_scan_sequential, ssd_chunked, ssd_sequential
+from ldarnet.layers.scan import (linear_scan, linear_scan_sequential, ssd_chunked, ssd_chunked_masked,
+                                 ssd_sequential)
 
 
 def _ssd_inputs(length, seed, extreme=False, dtype=torch.float32):
@@ -63,3 +64,47 @@ def test_linear_scan_matches_loop_with_near_total_decay(length):
     u = torch.randn(2, length, 1, 5, generator=g)
     ref = linear_scan_sequential(log_a, u)
     assert _rel_err(linear_scan(log_a, u, chunk_size=8), ref) < 1e-5
+
+
+def _slow_decay_inputs(length, seed, dtype=torch.float64):
+    """Decays slow enough that the state carried across many chunks dominates the output."""
+    g = torch.Generator().manual_seed(seed)
+    b, h, p, n = 2, 4, 8, 16
+    x = torch.randn(b, length, h, p, generator=g, dtype=dtype)
+    dt = F.softplus(torch.randn(b, length, h, generator=g, dtype=dtype) - 5)
+    A = -torch.rand(h, generator=g, dtype=dtype) * 0.1
+    B = torch.randn(b, length, n, generator=g, dtype=dtype)
+    C = torch.randn(b, length, n, generator=g, dtype=dtype)
+    return x, dt, A, B, C
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 16, 64, 100, 700])
+def test_internal_chunk_length_does_not_change_the_result(chunk):
+    # 333 is no multiple of any chunk but 1; 700 > 333 gives one short chunk
+    x, dt, A, B, C = _slow_decay_inputs(333, seed=chunk)
+    ref = ssd_chunked_masked(x, dt, A, B, C, chunk_size=16)
+    with torch.no_grad():  # the in-place inference path
+        fast = ssd_chunked(x, dt, A, B, C, chunk_size=chunk)
+    graded = ssd_chunked(x.clone().requires_grad_(True), dt, A, B, C, chunk_size=chunk)  # the autograd path
+    assert _rel_err(fast, ref) < 1e-10
+    assert _rel_err(graded.detach(), ref) < 1e-10
+
+
+def test_masked_formulation_matches_sequential():
+    x, dt, A, B, C = _ssd_inputs(100, seed=5, extreme=True)
+    assert _rel_err(ssd_chunked_masked(x, dt, A, B, C, chunk_size=16), ssd_sequential(x, dt, A, B, C)) < 1e-4
+
+
+@pytest.mark.parametrize("chunk", [16, 64])
+def test_chunked_ssd_fp32_with_state_carried_over_many_chunks(chunk):
+    x, dt, A, B, C = _slow_decay_inputs(600, seed=7, dtype=torch.float32)
+    with torch.no_grad():
+        assert _rel_err(ssd_chunked(x, dt, A, B, C, chunk_size=chunk), ssd_sequential(x, dt, A, B, C)) < 1e-4
+
+
+def test_trailing_positions_do_not_change_earlier_outputs():
+    # the SSD is causal: outputs for the first 150 positions ignore what follows (and the chunk padding)
+    x, dt, A, B, C = _slow_decay_inputs(300, seed=8)
+    full = ssd_chunked(x, dt, A, B, C, chunk_size=64)
+    head = ssd_chunked(x[:, :150], dt[:, :150], A, B[:, :150], C[:, :150], chunk_size=64)
+    assert _rel_err(head, full[:, :150]) < 1e-12

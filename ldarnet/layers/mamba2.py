@@ -22,6 +22,12 @@ from ..vocab import reverse_within_length
 from . import gpu
 from .scan import ssd_chunked
 
+# The SSD's chunk length on CPU, independent of the config's ``chunk_size`` (which the GPU kernel
+# and parity tests use): the result does not depend on it beyond float rounding. 64 measured fastest
+# for the 120m and proxy shapes (bench/bench_120m_cpu.py): shorter chunks spend less on the O(Q^2)
+# within-chunk products, longer ones less on chunk states. None: use the config's value.
+CPU_CHUNK_SIZE: int | None = 64
+
 
 class RMSNorm(nn.Module):
     def __init__(self, d: int, eps: float = 1e-5):
@@ -30,8 +36,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
+        return F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).to(x.dtype) * self.weight
 
 
 class SwiGLU(nn.Module):
@@ -78,37 +83,69 @@ class BiMamba2(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (B, L, d_model), mask (B, L) bool, lengths (B,) int64 -> (B, L, d_model), zero at pads."""
         b, length, _ = x.shape
+        # Rows without padding (the common inference case) need no pad zeroing and reverse by a flip.
+        # Checked on the host only on CPU, where it costs nothing; on GPU the general path avoids a sync.
+        full = not x.is_cuda and bool((lengths == length).all())
+        inplace = not torch.is_grad_enabled()  # in-place elementwise ops only where autograd keeps nothing
         keep = mask.unsqueeze(-1).to(x.dtype)
-        zxbcdt = self.in_proj(x) * keep
-        both = torch.stack([zxbcdt, reverse_within_length(zxbcdt, lengths)])  # (2, B, L, ·)
+        zxbcdt = self.in_proj(x)
+        if not full:
+            zxbcdt = zxbcdt * keep
+        both = torch.stack([zxbcdt, _reverse(zxbcdt, lengths, full)])  # (2, B, L, ·)
         z, xbc, dt = torch.split(both, [self.d_inner, self.d_inner + 2 * self.d_state, self.nheads], dim=-1)
 
-        xbc = self._conv(xbc) * keep  # (2, B, L, conv_dim)
+        xbc = self._conv(xbc, inplace)  # (2, B, L, conv_dim)
+        if not full:
+            xbc = xbc * keep
         xs, B, C = torch.split(xbc, [self.d_inner, self.d_state, self.d_state], dim=-1)
         dt = F.softplus(dt + self.dt_bias[:, None, None, :].to(dt.dtype))  # (2, B, L, H)
         A = -torch.exp(self.A_log.float())  # (2, H)
 
         xs = xs.reshape(2 * b, length, self.nheads, self.headdim)
+        chunk = self.chunk_size if x.is_cuda or CPU_CHUNK_SIZE is None else CPU_CHUNK_SIZE
         y = gpu.ssd(
             xs, dt.reshape(2 * b, length, self.nheads), A.repeat_interleave(b, dim=0)[:, None, :],
-            B.reshape(2 * b, length, self.d_state), C.reshape(2 * b, length, self.d_state), self.chunk_size,
+            B.reshape(2 * b, length, self.d_state), C.reshape(2 * b, length, self.d_state), chunk,
             row_blocks=2,  # forward rows, then reverse rows: one A each, so the kernel needs no host sync
         )
-        y = y + xs * self.D.repeat_interleave(b, dim=0)[:, None, :, None].to(xs.dtype)
-        y = self._gated_norm(y.reshape(2, b, length, self.d_inner), z)
-        fused = (y[0] + reverse_within_length(y[1], lengths)) * self.fusion_scale
-        return self.out_proj(fused) * keep
+        D = self.D.repeat_interleave(b, dim=0)[:, None, :, None].to(xs.dtype)
+        y = y.addcmul_(xs, D) if inplace else y + xs * D
+        g = self._gated_norm(y.reshape(2, b, length, self.d_inner), z, inplace)
+        # per-direction norm weight and the fusion scale folded into one multiply-add per direction
+        w = self.norm_weight.to(g.dtype) * self.fusion_scale
+        fused = torch.addcmul(g[0] * w[0], _reverse(g[1], lengths, full), w[1])
+        out = self.out_proj(fused)
+        return out if full else out * keep
 
-    def _conv(self, xbc: torch.Tensor) -> torch.Tensor:
-        """Causal depthwise convolution + SiLU, a separate kernel per direction. (2, B, L, C) -> same."""
-        two, b, length, ch = xbc.shape
-        inp = xbc.permute(1, 0, 3, 2).reshape(b, two * ch, length)
-        w = self.conv_weight.reshape(two * ch, 1, self.d_conv).to(xbc.dtype)
-        out = F.conv1d(F.pad(inp, (self.d_conv - 1, 0)), w, self.conv_bias.reshape(-1).to(xbc.dtype), groups=two * ch)
-        return F.silu(out.reshape(b, two, ch, length).permute(1, 0, 3, 2))
+    def _conv(self, xbc: torch.Tensor, inplace: bool) -> torch.Tensor:
+        """Causal depthwise convolution + SiLU, a separate kernel per direction. (2, B, L, C) -> same.
 
-    def _gated_norm(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """RMSNorm(y * silu(z)) with a per-direction weight (Mamba-2's norm_before_gate=False)."""
-        g = (y * F.silu(z)).float()
-        g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + self.eps)
-        return g.to(y.dtype) * self.norm_weight[:, None, None, :].to(y.dtype)
+        Written as d_conv shifted multiply-adds along time in the (·, L, C) layout: on CPU this is
+        several times faster than ``conv1d``, which needs (·, C, L) copies in and out and runs a
+        depthwise kernel that does not vectorise well for a 4-tap filter.
+        """
+        k = self.d_conv
+        length = xbc.shape[2]
+        w = self.conv_weight.to(xbc.dtype).permute(2, 0, 1)[:, :, None, None, :]  # (k, 2, 1, 1, C)
+        out = torch.addcmul(self.conv_bias.to(xbc.dtype)[:, None, None, :], xbc, w[k - 1])  # tap at lag 0
+        for lag in range(1, min(k, length)):
+            tap = xbc[:, :, : length - lag] * w[k - 1 - lag]
+            if inplace:
+                out[:, :, lag:].add_(tap)
+            else:
+                out = out + F.pad(tap, (0, 0, lag, 0))
+        return F.silu(out, inplace=inplace)
+
+    def _gated_norm(self, y: torch.Tensor, z: torch.Tensor, inplace: bool) -> torch.Tensor:
+        """RMSNorm(y * silu(z)) before the per-direction weight (Mamba-2's norm_before_gate=False);
+        the caller applies the weight. Computed in fp32."""
+        g = F.silu(z.float())
+        g = g.mul_(y) if inplace else g * y
+        return F.rms_norm(g, (g.shape[-1],), eps=self.eps).to(y.dtype)
+
+
+def _reverse(t: torch.Tensor, lengths: torch.Tensor, full: bool) -> torch.Tensor:
+    """``reverse_within_length`` along dim -2 of (..., B, L, ·); a plain flip when no row is padded."""
+    if full:
+        return t.flip(-2)
+    return reverse_within_length(t, lengths)

@@ -8,15 +8,23 @@ Two primitives, both pure PyTorch:
   B/C group: ``h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T``, ``y_t = h_t C_t``.
 
 Both split the sequence into chunks of ``chunk_size``. Inside a chunk the recurrence is a lower-
-triangular matrix product; the state carried between chunks is itself a ``linear_scan`` over the
-chunks, evaluated recursively, so there is no Python loop over time and the cost stays linear in
-length (the chunk-to-chunk pass is not the O(n_chunks^2) matrix of the reference listing).
+triangular matrix product; the state carried between chunks is a scalar-decay recurrence over the
+chunks (recursive ``linear_scan`` there; a loop over chunks in the SSD), so the cost stays linear
+in length (the chunk-to-chunk pass is not the O(n_chunks^2) matrix of the reference listing). The
+result does not depend on ``chunk_size`` beyond float rounding, so callers may pick it for speed.
 
-Numerics: decays are summed with a masked cumulative sum (exact even when the sums are large) and
-the upper triangle is zeroed after ``exp`` of an exact 0, so neither pass meets ``inf`` or ``NaN``.
+Numerics. ``linear_scan`` sums decays with a masked cumulative sum (exact even when the sums are
+large). ``ssd_chunked`` takes within-chunk decays as ``exp(cs_i - cs_j)`` from one cumulative sum
+``cs`` of the log-decays per chunk (as mamba_ssm's kernel does): O(Q) work per position instead of
+O(Q^2) for the masked cumsum. Its rounding error in ``cs_i - cs_j`` is a few ulps of ``|cs_i|``,
+the log-decay from the chunk start, which the chunk length bounds; it is tested against the
+sequential recurrence in fp32 (incl. heads that forget at once) at 1e-4 of the output scale.
+``ssd_chunked_masked`` keeps the masked-cumsum formulation as a second reference.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +103,87 @@ def ssd_chunked(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk_size: int = 64
 ) -> torch.Tensor:
     """Mamba-2 SSD output (without the D skip) in chunked matrix form.
+
+    Parameters
+    ----------
+    x : (batch, L, H, P) inputs per head.
+    dt : (batch, L, H) positive step sizes (after softplus).
+    A : (H,) or (batch, 1, H) negative decay rates.
+    B, C : (batch, L, N) input and output projections, shared by all heads (one group).
+    chunk_size : int
+        Positions per chunk; any value gives the same result up to rounding (64 is fastest on
+        CPUs; see ``BiMamba2``).
+
+    Returns
+    -------
+    torch.Tensor
+        (batch, L, H, P).
+
+    Layout: the within-chunk product runs head-major, (batch, chunk, H, Q, P); the chunk states
+    and the carried-state output run position-major, (batch, chunk, Q, H*P), so B and C (shared
+    by all heads) enter one matrix product per chunk instead of being copied for every head.
+    """
+    b, length, h, p = x.shape
+    n = B.shape[-1]
+    Q = max(1, min(chunk_size, length))
+    # in place only where autograd does not need the intermediates (no-grad inference)
+    inplace = not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, dt, A, B, C)))
+    x, dt, B, C = (_pad_time(t, Q) for t in (x, dt, B, C))  # zero dt: no decay, no input
+    c = x.shape[1] // Q
+    xv, dtv = x.view(b, c, Q, h, p), dt.view(b, c, Q, h)
+    Bc, Cc = B.view(b, c, Q, n), C.view(b, c, Q, n)
+    cs = (dtv * A.reshape(-1, 1, 1, h) if A.dim() > 1 else dtv * A).cumsum(dim=2)  # (b, c, Q, h) log-decay from chunk start
+    cs_h = cs.transpose(2, 3)  # (b, c, h, Q)
+
+    # 1. outputs from inputs of the same chunk: (C_i . B_j) * exp(cs_i - cs_j) * dt_j x_j, j <= i
+    seg = cs_h.unsqueeze(-1) - cs_h.unsqueeze(-2)  # (b, c, h, Q, Q)
+    upper = torch.ones(Q, Q, dtype=torch.bool, device=x.device).triu(1)
+    CB = (Cc @ Bc.transpose(-1, -2)).unsqueeze(2)  # (b, c, 1, Q, Q)
+    if inplace:
+        M = seg.masked_fill_(upper, -math.inf).exp_().mul_(CB)
+        X = torch.empty(b, c, h, Q, p, dtype=x.dtype, device=x.device)
+        torch.mul(xv.transpose(2, 3), dtv.transpose(2, 3).unsqueeze(-1), out=X)  # scale and permute in one pass
+    else:
+        M = torch.exp(seg.masked_fill(upper, -math.inf)) * CB
+        X = (xv * dtv.unsqueeze(-1)).transpose(2, 3)
+    y_in = M @ X  # (b, c, h, Q, p)
+
+    # 2-4. chunk states, carried from chunk to chunk, and the outputs they give, one chunk at a time:
+    # the state (b, N, H*P) stays in cache and no (b, chunks, N, H, P) tensor is ever built (it
+    # would be twice the size of x at Q = 64). Each step is two small matrix products and one
+    # multiply, a few hundred microseconds, so the Python loop costs little.
+    to_end = torch.exp(cs[:, :, -1:, :] - cs) * dtv  # (b, c, Q, h): decay from each position to its chunk's end
+    Xw = (xv * to_end.unsqueeze(-1)).reshape(b, c, Q, h * p)
+    gate = torch.exp(cs[:, :, -1, :]).view(b, c, 1, h, 1)  # decay across each whole chunk
+    Bt = Bc.transpose(-1, -2)  # (b, c, N, Q)
+    if inplace:
+        off = torch.empty(c, b, Q, h * p, dtype=x.dtype, device=x.device)  # C_t . (state entering t's chunk)
+        off[0].zero_()
+        state = torch.zeros(b, n, h * p, dtype=x.dtype, device=x.device)
+        for i in range(c - 1):
+            if i:
+                state.view(b, n, h, p).mul_(gate[:, i])
+            state.baddbmm_(Bt[:, i], Xw[:, i])  # state at the end of chunk i
+            torch.bmm(Cc[:, i + 1], state, out=off[i + 1])
+        y = torch.empty(b, c, Q, h, p, dtype=x.dtype, device=x.device)
+        torch.mul(off.view(c, b, Q, h, p).transpose(0, 1), torch.exp(cs).unsqueeze(-1), out=y).add_(y_in.transpose(2, 3))
+    else:
+        offs, state = [x.new_zeros(b, Q, h * p)], None
+        for i in range(c - 1):
+            own = Bt[:, i] @ Xw[:, i]
+            state = own if state is None else (state.view(b, n, h, p) * gate[:, i]).view(b, n, h * p) + own
+            offs.append(Cc[:, i + 1] @ state)
+        y = torch.stack(offs, dim=1).view(b, c, Q, h, p) * torch.exp(cs).unsqueeze(-1) + y_in.transpose(2, 3)
+    return y.reshape(b, c * Q, h, p)[:, :length]
+
+
+def ssd_chunked_masked(
+    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, chunk_size: int = 64
+) -> torch.Tensor:
+    """``ssd_chunked`` in the previous formulation: masked-cumsum decays, head-major layout throughout.
+
+    Kept as a second reference (exact decays; tests) and for the speed comparison in
+    ``bench/bench_120m_cpu.py --reference-scan``. Same arguments and result as ``ssd_chunked``.
 
     Parameters
     ----------
