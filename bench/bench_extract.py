@@ -144,6 +144,32 @@ def side_by_side(model, fetch, segment: Segment, args) -> dict:
     }
 
 
+def overlap_check(model, fetch, segment: Segment, window: int, overlaps=(512, 1024, 1536, 2048)) -> dict:
+    """How much overlap the tiling needs: windowed values against one whole-segment window.
+
+    The segment is run once as a single window (the reference: no window edge inside it), then
+    tiled with ``window`` and each overlap; max and 99.9th-percentile |dp| and the flipped boundary
+    decisions tell which overlap reads every base beyond the encoder's reach from an edge.
+    """
+    import numpy as np
+
+    def run(w, o):
+        pieces = list(iter_boundaries(model, [segment], fetch, window=w, overlap=o, batch_size=1, progress=False))
+        return np.concatenate([p.prob for p in pieces]).astype(np.float32), np.concatenate([p.mask for p in pieces])
+
+    ref_p, ref_m = run(segment.length, 2)
+    rows = []
+    for o in overlaps:
+        p, m = run(window, o)
+        d = np.abs(p - ref_p)
+        rows.append({"overlap": o, "windows": len(plan_windows(segment.length, window, o)), "max_abs_dp": float(d.max()),
+                     "p999_abs_dp": float(np.quantile(d, 0.999)), "mean_abs_dp": float(d.mean()),
+                     "flipped_decisions": int((m != ref_m).sum()), "compute_overhead": round(window / (window - o), 3)})
+        print(json.dumps(rows[-1]), flush=True)
+    return {"bases": segment.length, "window": window, "reference": "the whole segment as one window", "rows": rows,
+            "float16_step_near_1": 2 ** -11}
+
+
 def cli_matrix(args, save=None) -> dict:
     """``ldarnet boundaries`` end to end (FASTA -> bigWig/bedGraph + chunks + store), side by side in one run.
 
@@ -168,6 +194,7 @@ def cli_matrix(args, save=None) -> dict:
     LDARNet(LDARNetConfig.preset("ldarnet-120m")).save_pretrained(big)
     proxy = str(args.checkpoint or DEFAULT_CHECKPOINT)
     configs = [  # name, checkpoint, processes, threads per process, precision, format, bases
+        ("proxy 1 proc x 1 thread fp32 bigwig", proxy, 1, 1, "fp32", "bigwig", len(seq)),
         ("proxy 1 proc x 2 threads fp32 bigwig+store", proxy, 1, 2, "fp32", "bigwig", len(seq)),
         ("proxy 2 procs x 1 thread fp32 bigwig", proxy, 2, 1, "fp32", "bigwig", len(seq)),
         ("proxy 1 proc x 2 threads bf16 bigwig", proxy, 1, 2, "bf16", "bigwig", len(seq)),
@@ -187,7 +214,8 @@ def cli_matrix(args, save=None) -> dict:
             fa.write_text(f">{name}\n{seq[:bases]}\n")
         out = work / label.replace(" ", "_") / "run"
         cli = ["-m", "ldarnet.cli", "boundaries", "--checkpoint", ckpt, "--fasta", str(fa), "--out", str(out), "--format", fmt,
-               "--precision", precision, "--threads", str(threads), "--no-progress"] + (["--store"] if "store" in label else [])
+               "--precision", precision, "--threads", str(threads), "--no-progress", "--part-bp", str(args.matrix_part_bp)] + (
+                   ["--store"] if "store" in label else [])
         launcher = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                            "--nproc_per_node", str(procs)]
         load = os.getloadavg()
@@ -209,6 +237,9 @@ def cli_matrix(args, save=None) -> dict:
             "bp_per_s_process": round(record["bases"] / seconds, 1),  # includes Python start-up and model load
             "seconds_command": record["seconds"], "seconds_parts": record.get("seconds_parts"), "seconds_merge": record.get("seconds_merge"),
             "bp_per_s_parts": round(record["bases"] / record["seconds_parts"], 1) if record.get("seconds_parts") else None,
+            # CPU seconds of the whole process tree (torchrun's ranks included: wait4 counts reaped descendants)
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "bp_per_cpu_s": round(record["bases"] / (usage.ru_utime + usage.ru_stime), 1),
             "peak_rss_mb_rank0": record.get("peak_rss_mb"),  # VmHWM of the command's (rank 0's) own process
             "peak_rss_mb_wait4": round(usage.ru_maxrss / 1024, 1),  # inflated: Linux carries the forking bench's peak into it
             "bytes": sizes, "bytes_per_base": {k: round(v / record["bases"], 3) for k, v in sizes.items()},
@@ -221,8 +252,12 @@ def cli_matrix(args, save=None) -> dict:
 
 
 def _matrix_summary(args, name, seq, rows) -> dict:
+    notebooks = ROOT / "bench" / "results" / "extract_notebooks.json"
     return {"benchmark": "ldarnet boundaries end to end, FASTA -> finished files", "fasta": _shown(args.matrix_fasta),
-            "record": name, "proxy_bases": len(seq), "120m_bases": args.matrix_120m_bp,
+            "record": name, "proxy_bases": len(seq), "120m_bases": args.matrix_120m_bp, "part_bp": args.matrix_part_bp,
+            "notebook_timings": ({"from": _shown(notebooks), **{k: v for k, v in json.loads(notebooks.read_text()).items()
+                                                               if k in ("region", "bases", "runs", "met", "command")}}
+                                 if notebooks.exists() else None),
             "native_bf16": any(f in open("/proc/cpuinfo").read() for f in ("avx512_bf16", "amx_bf16")), "configs": rows}
 
 
@@ -249,7 +284,28 @@ def main(argv=None) -> int:
     parser.add_argument("--matrix-fasta", default=str(ROOT / "data" / "athal_chr1_1000000_1200000.fa"))
     parser.add_argument("--matrix-bp", type=int, default=50_000, help="bases for the proxy rows")
     parser.add_argument("--matrix-120m-bp", type=int, default=8_192, help="bases for the 120m rows")
+    parser.add_argument("--matrix-part-bp", type=int, default=16_384, help="--part-bp of the runs: small enough that 2 "
+                        "processes both get parts of the short sequence (the command's default, 1 Mb, would leave one idle)")
+    parser.add_argument("--overlap-check", action="store_true", help="instead: windowed vs whole-sequence values at several "
+                        "overlaps over --max-bp bases (default 24,576) of the record; writes bench/results/extract_overlap.json")
     args = parser.parse_args(argv)
+    if args.overlap_check:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        lengths, fetch = sequence_source(open_fasta(args.matrix_fasta))
+        record = args.record or next(iter(lengths))
+        model, model_desc = load_model(args.checkpoint or str(ROOT / "checkpoints" / "ldarnet-proxy-multispecies"), args.seed)
+        n = min(lengths[record], args.max_bp or 24_576)
+        start = min(50_000, lengths[record] - n)
+        result = {"benchmark": "overlap needed by the tiling: windowed vs whole-sequence boundary probabilities",
+                  "command": " ".join([Path(sys.executable).name, *sys.argv]), "model": _shown(model_desc),
+                  "fasta": _shown(args.matrix_fasta), "record": record, "start": start, "default_tiling": default_tiling(model),
+                  **overlap_check(model, fetch, Segment(record, record, start, start + n), args.window or 4096),
+                  "load_average": os.getloadavg()}
+        out = Path(args.out).with_name("extract_overlap.json") if args.out.endswith("extract.json") else Path(args.out)
+        atomic_write_json(out, result)
+        print(f"wrote {out}")
+        return 0
     if args.cli_matrix:
         out = Path(args.out).with_name("extract_scale.json") if args.out.endswith("extract.json") else Path(args.out)
         head = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "torch": torch.__version__,
