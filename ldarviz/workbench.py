@@ -6,7 +6,9 @@ Every ``notebooks/NN_*.ipynb`` runs in its own kernel (``python3``) with its fol
 directory, so the notebooks' relative default paths hold. Each gets ``out_dir`` =
 ``reports/<run-id>/<notebook-stem>/`` as a parameter and writes its figures and ``summary.json``
 there; the executed copy (and an HTML rendering of it) lands beside them. ``-p`` parameters go to
-the notebooks whose ``parameters`` cell declares them. A failing notebook does not stop the others:
+the notebooks whose ``parameters`` cell declares them; a relative ``checkpoint``, ``fasta`` or
+``annotation`` that exists relative to the folder the command runs in is passed as an absolute path
+(the notebooks run in their own folder, where it would not be found). A failing notebook does not stop the others:
 ``reports/<run-id>/index.html`` links every notebook with its status and time, and the command then
 exits 1 naming the failures. Mistakes in the command line itself exit 2 with one ``error:`` line.
 A checkpoint given with ``-p checkpoint PATH`` that does not exist or does not load fails every
@@ -36,6 +38,8 @@ from ldarnet import atomic_write_text
 NOTEBOOK_NAME = re.compile(r"^\d{2}_.+\.ipynb$")
 #: the parameter names the notebooks share, where they apply
 STANDARD_PARAMETERS = ("checkpoint", "fasta", "annotation", "out_dir", "seed", "device", "jaspar_release", "max_sites")
+#: parameters that name an input file or folder
+PATH_PARAMETERS = ("checkpoint", "fasta", "annotation")
 FIGURE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".pdf")
 
 
@@ -105,6 +109,19 @@ def parse_value(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def resolve_paths(parameters: dict, start: str | os.PathLike = ".") -> dict:
+    """``parameters`` with each relative :data:`PATH_PARAMETERS` value that exists relative to ``start``
+    made absolute; anything else (``untrained``, a path that exists only relative to the notebooks'
+    folder, a missing path, which the notebook then reports) is passed on as given."""
+    out = dict(parameters)
+    for key in PATH_PARAMETERS:
+        value = out.get(key)
+        if (isinstance(value, str) and value.strip() and value.strip().lower() != "untrained"
+                and not os.path.isabs(value) and (Path(start) / value).exists()):
+            out[key] = str((Path(start) / value).resolve())
+    return out
 
 
 def declared_parameters(notebook: Path) -> set[str]:
@@ -308,6 +325,7 @@ def run(args) -> int:
         if not key.isidentifier():
             raise ValueError(f"-p {key}: not a parameter name")
         parameters[key] = parse_value(value)
+    parameters = resolve_paths(parameters)
     start = time.perf_counter()
     run_dir, results = run_all(notebooks, args.out, parameters, run_id=args.run_id, kernel=args.kernel,
                                timeout=args.timeout, render=not args.no_html,

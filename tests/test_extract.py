@@ -17,6 +17,7 @@ from ldarnet.genome import (
     Segment, check_tiling, default_tiling, iter_boundaries, plan_windows, read_regions, sequence_source, whole_records, write_tracks,
 )
 from ldarnet import encode
+from ldarnet.genome.tiling import track_values
 from ldarnet.outputs import BoundaryOutput
 from ldarviz.extract import extract_boundaries
 
@@ -71,7 +72,9 @@ def real_dna(rng: np.random.Generator, n: int) -> str:
 
 def single_pass(model, seq: str) -> np.ndarray:
     with torch.inference_mode():
-        return model.extract_boundaries(encode(seq)[None])[0].boundary_prob[0].numpy().astype(np.float16)
+        stage = model.extract_boundaries(encode(seq)[None])[0]
+    # stored as every track is: float16 that keeps the model's p > 0.5 decisions
+    return track_values(stage.boundary_prob[0].numpy(), stage.boundary_mask[0].numpy())
 
 
 # -- the tiling plan ---------------------------------------------------------------------------------

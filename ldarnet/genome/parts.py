@@ -38,7 +38,7 @@ from ..io import atomic_write, atomic_write_json
 from ..modes import eval_mode
 from ..vocab import N_ID
 from .regions import Segment
-from .tiling import Piece, _encode_window, _run_batch, check_tiling, plan_windows
+from .tiling import Piece, _encode_window, _run_batch, check_tiling, plan_windows, track_values
 
 __all__ = ["Part", "plan_parts", "compute_part", "extract_parts", "merge_parts", "dist_context", "DEFAULT_PART_BP"]
 
@@ -99,8 +99,8 @@ def compute_part(model: torch.nn.Module, part: Part, segment: Segment, fetch: Ca
                 if e[3] is None and bool((e[2] == N_ID).all()) and len(e[2]) in all_n:
                     e[3], e[4] = all_n[len(e[2])]
     cores = [slice(int(r[2] - r[0]), int(r[3] - r[0])) for r in part.rows]
-    prob = np.concatenate([e[3][c] for e, c in zip(entries, cores)]).astype(np.float16)
     mask = np.concatenate([e[4][c] for e, c in zip(entries, cores)]).astype(bool)
+    prob = track_values(np.concatenate([e[3][c] for e, c in zip(entries, cores)]), mask)
     return Piece(segment, segment.start + int(part.rows[0, 2]), prob, mask)
 
 

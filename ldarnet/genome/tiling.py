@@ -57,6 +57,15 @@ class Piece:
     mask: np.ndarray
 
 
+def track_values(prob: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(n,) float16 boundary probabilities that keep the model's decisions: where ``mask`` (the model's
+    p > 0.5) is set, the value is > 0.5 even when float16 would round p (0.5 < p < 0.50024) to 0.5, so
+    anyone reading the track at the model's own rule gets the model's cuts."""
+    values = prob.astype(np.float16)
+    values[mask & (values <= 0.5)] = np.nextafter(np.float16(0.5), np.float16(1))
+    return values
+
+
 def default_tiling(model: torch.nn.Module) -> dict[str, int]:
     """``window``, ``overlap`` and ``batch_size`` that keep every base outside its window's edge effects.
 
@@ -174,7 +183,7 @@ def iter_boundaries(
         for seg, row, _, prob, mask in buffer:
             core = slice(int(row[2] - row[0]), int(row[3] - row[0]))
             bar.update(int(row[3] - row[2]))
-            yield Piece(seg, seg.start + int(row[2]), prob[core].astype(np.float16), mask[core].copy())
+            yield Piece(seg, seg.start + int(row[2]), track_values(prob[core], mask[core]), mask[core].copy())
         buffer.clear()
 
     with eval_mode(model):
