@@ -121,7 +121,7 @@ def test_finetune_command_trains_a_classifier_from_the_imported_weights(imported
 
 
 def test_float16_tracks_keep_the_models_decisions_next_to_one_half():
-    # the imported fixture has router probabilities within float16 rounding of 0.5 (e.g. 0.50012), which
+    # the imported fixture has router probabilities within float16 rounding of 0.5 (0.500233 in bases 5000-5240), which
     # a float16 track stored as exactly 0.5: the inspector then showed one cut fewer than the model made
     from ldarnet.genome.tiling import track_values
 
