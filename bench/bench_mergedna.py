@@ -64,20 +64,23 @@ def bench_throughput(length: int, repeats: int) -> dict:
     labels = torch.where(torch.rand(batch, length, generator=g) < 0.15, ids, torch.full_like(ids, -100))
     steps = _steps(ldarnet, mergedna, ids, labels)
     times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}  # process time: what the call cost this process, less load-bound than wall
     for name, step in steps.items():  # warm-up
         step()
     for _ in range(repeats):
         for name, step in steps.items():
             ldarnet.zero_grad(set_to_none=True)
             mergedna.zero_grad(set_to_none=True)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     med = {k: statistics.median(v) for k, v in times.items()}
     bp = {k: batch * length / v for k, v in med.items()}
     ref = bp["ldarnet-proxy MLM"]
     return {"batch": batch, "length": length, "seconds": times, "median_s": med, "bp_per_s": bp,
-            "ratio_to_ldarnet": {k: v / ref for k, v in bp.items()}}
+            "ratio_to_ldarnet": {k: v / ref for k, v in bp.items()}, "cpu_seconds": cpu,
+            "bp_per_cpu_s": {k: batch * length / statistics.median(v) for k, v in cpu.items()}}
 
 
 # VmHWM, the high-water mark of this process's own address space (ru_maxrss carries across exec).
@@ -118,20 +121,23 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[4096, 1024])
     parser.add_argument("--long-len", type=int, default=16384)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses at --long-len")
     parser.add_argument("--out", default=str(ROOT / "bench/results/mergedna.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     t0 = time.time()
     throughput = [bench_throughput(length, args.repeats) for length in args.lengths]
-    peaks = [bench_peak(kind, mode, args.long_len, args.threads) for mode in ("forward", "fwd+bwd")
-             for kind in ("ldarnet", "mergedna")]
+    peaks = [] if args.no_memory else [bench_peak(kind, mode, args.long_len, args.threads) for mode in ("forward", "fwd+bwd")
+                                       for kind in ("ldarnet", "mergedna")]
     torch.manual_seed(0)
     params = {"ldarnet-proxy": LDARNet(LDARNetConfig.preset("ldarnet-proxy")).num_parameters(),
               "mergedna-proxy": MergeDNA(MergeDNAConfig.preset("mergedna-proxy")).num_parameters()}
     result = {
         "command": f"OMP_NUM_THREADS={args.threads} .venv/bin/python bench/bench_mergedna.py --threads {args.threads} "
-                   f"--repeats {args.repeats}",
+                   f"--repeats {args.repeats} --lengths {' '.join(map(str, args.lengths))}"
+                   + (" --no-memory" if args.no_memory else "")
+                   + (f" --out {os.path.relpath(args.out, ROOT)}" if Path(args.out).resolve() != ROOT / "bench/results/mergedna.json" else ""),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                     "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()},
         "load_average_before": load_before, "load_average_after": os.getloadavg(),

@@ -5,6 +5,8 @@ models is a matter of running each analysis once per model and stacking the tidy
 ``model`` column; the verdicts then come from the same :func:`ldarviz.beats_controls` grouped by
 model. This module holds the few steps that are specific to a comparison:
 
+- :func:`training_budget`: what each checkpoint was trained on (its run records), so a comparison
+  says whether the models saw the same tokens;
 - :func:`stack_by_model`: one table from per-model tables (provenance kept per model);
 - :func:`model_length_table`: MergeDNA's Fig. 2 (token lengths per genomic context) with every
   model's learned boundaries, fixed k-mers and BPE in one table;
@@ -27,8 +29,32 @@ import pandas as pd
 from .provenance import attach, make_provenance
 from .token_lengths import COUNT_COLUMNS, learned_length_counts, token_length_distributions
 
-__all__ = ["stack_by_model", "model_length_table", "length_summary", "compare_mcc", "throughput_table",
+__all__ = ["training_budget", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "throughput_table",
            "save_results", "load_results"]
+
+
+def training_budget(models: dict) -> pd.DataFrame:
+    """One row per model from its checkpoint folder's ``run_summary.json`` and ``run.json``.
+
+    ``models`` maps a label to a :class:`ldarviz.Loaded`. Columns: ``model, kind, parameters, steps_done,
+    steps_planned, tokens, tokens_planned, stopped_early, train_seconds, heldout_loss`` (``eval.json``'s
+    ``mlm_loss``; NaN without one). Raises ValueError naming the folder when a record is missing.
+    """
+    rows = []
+    for label, loaded in models.items():
+        folder = Path(loaded.path) if loaded.path is not None else None
+        if folder is None or not (folder / "run_summary.json").is_file() or not (folder / "run.json").is_file():
+            raise ValueError(f"{label}: {folder} has no run_summary.json/run.json (not a pretraining run's checkpoint)")
+        summary = json.loads((folder / "run_summary.json").read_text())
+        run = json.loads((folder / "run.json").read_text())
+        rows.append({"model": label, "kind": run.get("config", {}).get("model_kind", "ldarnet"),
+                     "parameters": summary["parameters"], "steps_done": summary["steps_done"],
+                     "steps_planned": summary["steps_planned"], "tokens": summary["tokens"],
+                     "tokens_planned": run["steps"] * run["batch_size"] * run["seq_len"],
+                     "stopped_early": bool(summary.get("stopped_early", False)),
+                     "train_seconds": summary["train_seconds"],
+                     "heldout_loss": summary.get("eval", {}).get("mlm_loss", float("nan"))})
+    return pd.DataFrame(rows)
 
 
 def stack_by_model(tables: dict[str, pd.DataFrame], *, column: str = "model") -> pd.DataFrame:

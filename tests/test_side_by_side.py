@@ -105,3 +105,21 @@ def test_cached_results_round_trip_and_refuse_other_weights(tmp_path):
     with pytest.raises(ValueError, match="missing"):
         load_results(tmp_path / "m", _Loaded("abc"))
     assert json.loads((tmp_path / "m" / "record.json").read_text())["tables"] == ["splice_stats"]
+
+
+def test_training_budget_reads_the_run_records_and_names_a_folder_without_them(tmp_path):
+    from ldarviz.side_by_side import training_budget
+
+    (tmp_path / "run.json").write_text(json.dumps({"steps": 400, "batch_size": 8, "seq_len": 1024,
+                                                   "config": {"model_kind": "mergedna"}}))
+    (tmp_path / "run_summary.json").write_text(json.dumps({"parameters": 10, "steps_done": 50, "steps_planned": 400,
+                                                           "tokens": 409600, "stopped_early": True,
+                                                           "train_seconds": 3.0, "eval": {"mlm_loss": 1.3}}))
+    loaded = _Loaded("abc")
+    loaded.path = tmp_path
+    row = training_budget({"m": loaded}).iloc[0]
+    assert row["kind"] == "mergedna" and row["tokens_planned"] == 3_276_800 and row["tokens"] == 409_600
+    assert bool(row["stopped_early"]) and row["heldout_loss"] == 1.3
+    loaded.path = tmp_path / "nowhere"
+    with pytest.raises(ValueError, match="nowhere"):
+        training_budget({"m": loaded})
