@@ -65,6 +65,7 @@ annotation = "../data/athal_chr1_1000000_1200000.gff3"
 out_dir = "../reports/notebooks/03_motif_profiles"
 seed = 0
 device = "cpu"
+store = "../reports/boundary_store"  # folder of boundary track stores, keyed by model-weights and sequence hashes + tiling: filled on the first run, read on the next (None: always compute)
 jaspar_release = "JASPAR2024"
 motifs = ["MA0108", "MA0060", "MA0502", "MA0079"]  # TATA (TBP), CCAAT (NFYA, NFYB), GC box (SP1)
 pvalue = 1e-3  # FIMO threshold for promoter motifs (the windows cover ~33 kb, so ~66 chance hits per motif)
@@ -96,8 +97,14 @@ print("model:", loaded.label)
 # %% [markdown]
 # ## Where to look: promoter windows, start-codon frames, and the hits in them
 #
-# Boundary probabilities come from the embedding, encoder and router only, in overlapping 4 kb
-# windows stitched so that every base is read away from a window edge. Promoter motifs are scanned
+# Boundary probabilities come from the embedding, encoder and router only, in overlapping windows
+# stitched so that every base is read away from a window edge. They are computed once per model and
+# sequence: `extract_boundaries(..., store=store)` reads them from the track store in `store` when one
+# was computed from the same weights, FASTA and tiling (matched by content hashes) and fills it
+# otherwise; the planted-shuffle windows below are cached the same way. Motifs are scanned with memelite's FIMO:
+# lightmotif scans ~1.3× faster here but its p-values are not FIMO's (more hits at the same threshold for
+# some PWMs, hits at p-values a PWM cannot reach), so the thresholds below keep FIMO's meaning
+# (`bench/bench_motif_scan.py`, `lightmotif` entry). Promoter motifs are scanned
 # once over the whole sequence; a hit counts as `true` when it lies wholly inside a promoter window
 # and as `outside` when it overlaps none (hits straddling a window edge are in neither).
 
@@ -107,7 +114,7 @@ import functools
 from ldarviz import (extract_boundaries, in_regions, load_motifs, motif_landmarks, promoter_windows, scan_motifs,
                      start_codon_windows)
 
-boundaries = extract_boundaries(model, fasta)
+boundaries = extract_boundaries(model, fasta, store=store)
 lengths = {name: len(values) for name, values in boundaries.items()}
 promoters = promoter_windows(annotation, upstream=upstream, downstream=downstream, lengths=lengths)
 start_codons = start_codon_windows(annotation, lengths=lengths)
@@ -143,7 +150,7 @@ with warnings.catch_warnings(record=True) as caught:  # shown below as notes, wi
     warnings.simplefilter("always")
     profiles, stats = motif_landmarks(
         boundaries, hits, fasta, regions=promoters, motif_regions=regions_of, stranded=("Kozak",), pvalue=thresholds,
-        boundary_fn=functools.partial(extract_boundaries, model, batch_size=64), motifs=pwms, radius=radius, flank=flank,
+        boundary_fn=functools.partial(extract_boundaries, model, batch_size=64, store=store), motifs=pwms, radius=radius, flank=flank,
         max_planted=max_sites, n_perm=n_perm, seed=seed, model=loaded)
 for note in caught:
     print(f"note: {note.message}")

@@ -34,6 +34,7 @@ annotation = "../data/athal_chr1_1000000_1200000.gff3"
 out_dir = "../reports/notebooks/04_splice_controls"
 seed = 0
 device = "cpu"
+store = "../reports/boundary_store"  # folder of boundary track stores, keyed by model-weights and sequence hashes + tiling: filled on the first run, read on the next (None: always compute)
 max_sites = None  # keep at most this many junctions of each kind (None: all)
 flank = 50
 
@@ -60,6 +61,8 @@ print("model:", loaded.label)
 #
 # The GT/AG fractions are a sanity check that annotation and sequence agree (canonical introns are
 # about 98–99% of plant introns). `mean_gc` per set shows the matching worked.
+# Boundaries are read from the track store in `store` when it holds them for this model and FASTA
+# (matched by content hashes), computed and stored there otherwise.
 
 # %%
 from ldarviz import (canonical_fractions, extract_boundaries, matched_controls, splice_profiles, splice_sites,
@@ -71,7 +74,7 @@ controls = matched_controls(sites, fasta, seed=seed, exclude=all_sites)
 fractions = canonical_fractions(sites)
 print(f"{(sites.kind == 'donor').sum()} donors ({fractions['donor']:.1%} GT), "
       f"{(sites.kind == 'acceptor').sum()} acceptors ({fractions['acceptor']:.1%} AG); {len(controls)} decoys")
-boundaries = extract_boundaries(model, fasta)
+boundaries = extract_boundaries(model, fasta, store=store)
 profiles, stats = splice_profiles(boundaries, sites, controls, flank=flank, seed=seed,
                                   model=loaded)
 profiles.to_csv(out / "profiles.csv", index=False)
