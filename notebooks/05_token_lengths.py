@@ -32,6 +32,7 @@ annotation = "../data/athal_chr1_1000000_1200000.gff3"
 out_dir = "../reports/notebooks/05_token_lengths"
 seed = 0
 device = "cpu"
+store = "../reports/boundary_store"  # folder of boundary track stores, keyed by model-weights and sequence hashes + tiling: filled on the first run, read on the next (None: always compute)
 bpe_vocab_size = 4096
 
 # %%
@@ -57,7 +58,7 @@ from ldarnet.genome import read_annotation
 from ldarviz import compare_contexts, context_regions, extract_boundaries, token_length_distributions
 
 regions = context_regions(read_annotation(annotation), fasta)
-boundaries = extract_boundaries(model, fasta)
+boundaries = extract_boundaries(model, fasta, store=store)
 table = token_length_distributions(boundaries, regions, fasta, kmers=(6,), bpe_vocab_size=bpe_vocab_size, seed=seed,
                                    model=loaded)
 table.to_csv(out / "token_lengths.csv", index=False)
