@@ -89,15 +89,15 @@ def test_rotary_preserves_norms_and_depends_on_offset_only():
 
 def test_bimamba_conv_equals_causal_conv1d():
     layer = _bimamba()
-    xbc = torch.randn(2, 3, 11, layer.d_inner + 2 * layer.d_state)
+    xbc = torch.randn(2, 3, 11, layer.d_inner + 2 * layer.d_state)  # (direction, B, L, C)
     ref = []
     for direction in range(2):
         inp = F.pad(xbc[direction].transpose(1, 2), (layer.d_conv - 1, 0))
         out = F.conv1d(inp, layer.conv_weight[direction, :, None, :], layer.conv_bias[direction], groups=inp.shape[1])
         ref.append(F.silu(out).transpose(1, 2))
     with torch.no_grad():
-        torch.testing.assert_close(layer._conv(xbc, inplace=True), torch.stack(ref), atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(layer._conv(xbc, inplace=False), torch.stack(ref), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(layer._conv(xbc[0], xbc[1], inplace=True), torch.stack(ref), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(layer._conv(xbc[0], xbc[1], inplace=False), torch.stack(ref), atol=1e-6, rtol=1e-5)
 
 
 def test_bimamba_cpu_chunk_length_and_grad_mode_do_not_change_the_output(monkeypatch):

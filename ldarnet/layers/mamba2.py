@@ -91,13 +91,14 @@ class BiMamba2(nn.Module):
         zxbcdt = self.in_proj(x)
         if not full:
             zxbcdt = zxbcdt * keep
-        both = torch.stack([zxbcdt, _reverse(zxbcdt, lengths, full)])  # (2, B, L, ·)
-        z, xbc, dt = torch.split(both, [self.d_inner, self.d_inner + 2 * self.d_state, self.nheads], dim=-1)
-
-        xbc = self._conv(xbc, inplace)  # (2, B, L, conv_dim)
+        z, xbc, dt = torch.split(zxbcdt, [self.d_inner, self.d_inner + 2 * self.d_state, self.nheads], dim=-1)
+        # Only what the scan reads is reversed for the reverse direction; the gate z is position-wise,
+        # so the reverse output is brought back to forward order before gating instead.
+        xbc = self._conv(xbc, _reverse(xbc, lengths, full), inplace)  # (2, B, L, conv_dim)
         if not full:
             xbc = xbc * keep
         xs, B, C = torch.split(xbc, [self.d_inner, self.d_state, self.d_state], dim=-1)
+        dt = torch.stack([dt, _reverse(dt, lengths, full)])
         dt = F.softplus(dt + self.dt_bias[:, None, None, :].to(dt.dtype))  # (2, B, L, H)
         A = -torch.exp(self.A_log.float())  # (2, H)
 
@@ -109,39 +110,46 @@ class BiMamba2(nn.Module):
             row_blocks=2,  # forward rows, then reverse rows: one A each, so the kernel needs no host sync
         )
         D = self.D.repeat_interleave(b, dim=0)[:, None, :, None].to(xs.dtype)
-        y = y.addcmul_(xs, D) if inplace else y + xs * D
-        g = self._gated_norm(y.reshape(2, b, length, self.d_inner), z, inplace)
-        # per-direction norm weight and the fusion scale folded into one multiply-add per direction
-        w = self.norm_weight.to(g.dtype) * self.fusion_scale
-        fused = torch.addcmul(g[0] * w[0], _reverse(g[1], lengths, full), w[1])
-        out = self.out_proj(fused)
+        y = (y.addcmul_(xs, D) if inplace else y + xs * D).reshape(2, b, length, self.d_inner)
+        gate = F.silu(z.float())
+        fused = self._gated_norm(y[0], gate, 0)
+        rev = self._gated_norm(_reverse(y[1], lengths, full), gate, 1)
+        fused = fused.add_(rev) if inplace else fused + rev
+        out = self.out_proj(fused.to(x.dtype))
         return out if full else out * keep
 
-    def _conv(self, xbc: torch.Tensor, inplace: bool) -> torch.Tensor:
-        """Causal depthwise convolution + SiLU, a separate kernel per direction. (2, B, L, C) -> same.
+    def _conv(self, xbc: torch.Tensor, xbc_rev: torch.Tensor, inplace: bool) -> torch.Tensor:
+        """Causal depthwise convolution + SiLU, a separate kernel per direction: two (B, L, C) -> (2, B, L, C).
 
         Written as d_conv shifted multiply-adds along time in the (·, L, C) layout: on CPU this is
         several times faster than ``conv1d``, which needs (·, C, L) copies in and out and runs a
         depthwise kernel that does not vectorise well for a 4-tap filter.
         """
-        k = self.d_conv
-        length = xbc.shape[2]
-        w = self.conv_weight.to(xbc.dtype).permute(2, 0, 1)[:, :, None, None, :]  # (k, 2, 1, 1, C)
-        out = torch.addcmul(self.conv_bias.to(xbc.dtype)[:, None, None, :], xbc, w[k - 1])  # tap at lag 0
-        for lag in range(1, min(k, length)):
-            tap = xbc[:, :, : length - lag] * w[k - 1 - lag]
+        k, length = self.d_conv, xbc.shape[1]
+        w = self.conv_weight.to(xbc.dtype)  # (2, C, k)
+        bias = self.conv_bias.to(xbc.dtype)
+        if inplace:
+            out = torch.empty(2, *xbc.shape, dtype=xbc.dtype, device=xbc.device)
+        else:
+            outs = []
+        for direction, src in enumerate((xbc, xbc_rev)):
             if inplace:
-                out[:, :, lag:].add_(tap)
+                o = torch.mul(src, w[direction, :, k - 1], out=out[direction]).add_(bias[direction])  # lag 0
+                for lag in range(1, min(k, length)):
+                    o[:, lag:].addcmul_(src[:, : length - lag], w[direction, :, k - 1 - lag])
             else:
-                out = out + F.pad(tap, (0, 0, lag, 0))
-        return F.silu(out, inplace=inplace)
+                o = src * w[direction, :, k - 1] + bias[direction]
+                for lag in range(1, min(k, length)):
+                    o = o + F.pad(src[:, : length - lag] * w[direction, :, k - 1 - lag], (0, 0, lag, 0))
+                outs.append(o)
+        return F.silu(out, inplace=True) if inplace else F.silu(torch.stack(outs))
 
-    def _gated_norm(self, y: torch.Tensor, z: torch.Tensor, inplace: bool) -> torch.Tensor:
-        """RMSNorm(y * silu(z)) before the per-direction weight (Mamba-2's norm_before_gate=False);
-        the caller applies the weight. Computed in fp32."""
-        g = F.silu(z.float())
-        g = g.mul_(y) if inplace else g * y
-        return F.rms_norm(g, (g.shape[-1],), eps=self.eps).to(y.dtype)
+    def _gated_norm(self, y: torch.Tensor, gate: torch.Tensor, direction: int) -> torch.Tensor:
+        """RMSNorm(y * silu(z)) * weight * fusion scale, one direction (Mamba-2's norm_before_gate=False).
+        y (B, L, d_inner) and gate = silu(z) (fp32, same shape), in forward order -> fp32 (B, L, d_inner)."""
+        g = gate * y
+        w = self.norm_weight[direction].float() * self.fusion_scale
+        return F.rms_norm(g, (g.shape[-1],), weight=w, eps=self.eps)
 
 
 def _reverse(t: torch.Tensor, lengths: torch.Tensor, full: bool) -> torch.Tensor:
