@@ -29,7 +29,7 @@ import pandas as pd
 from .provenance import attach, make_provenance
 from .token_lengths import COUNT_COLUMNS, learned_length_counts, token_length_distributions
 
-__all__ = ["training_budget", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "throughput_table",
+__all__ = ["training_budget", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "summarize_mcc", "throughput_table",
            "save_results", "load_results"]
 
 
@@ -184,6 +184,26 @@ def compare_mcc(results: pd.DataFrame, first: str, second: str, *, column: str =
                      "difference": diff.mean(), "sd_difference": diff.std(ddof=1) if len(diff) > 1 else float("nan"),
                      "second_better": int((diff > 0).sum()), "pvalue": p, "verdict": verdict})
     return pd.DataFrame(rows)
+
+
+def summarize_mcc(results: pd.DataFrame, *, column: str = "model", metric: str = "mcc",
+                  shared_prefixes=("kmer",)) -> pd.DataFrame:
+    """Mean, SD and fold count of ``metric`` per task, variant and model.
+
+    Variants starting with one of ``shared_prefixes`` (the k-mer baselines) do not depend on the
+    model: when every model's rows agree they appear once, with ``column`` = ``"(any)"``; when they
+    differ (other folds or sequences) each model keeps its rows.
+    """
+    sub = results[results["metric"] == metric]
+    shared = sub["variant"].str.startswith(tuple(shared_prefixes))
+    parts = [sub[~shared]]
+    for (_task, _variant), g in sub[shared].groupby(["task", "variant"], sort=False):
+        per_model = [m.sort_values("fold")["value"].to_numpy() for _, m in g.groupby(column)]
+        same = all(len(v) == len(per_model[0]) and np.allclose(v, per_model[0]) for v in per_model)
+        parts.append(g[g[column] == g[column].iloc[0]].assign(**{column: "(any)"}) if same else g)
+    table = pd.concat(parts, ignore_index=True)
+    out = table.groupby(["task", "variant", column], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    return out.sort_values(["task", "variant"], kind="stable").reset_index(drop=True)
 
 
 def throughput_table(record: dict) -> pd.DataFrame:

@@ -123,3 +123,16 @@ def test_training_budget_reads_the_run_records_and_names_a_folder_without_them(t
     loaded.path = tmp_path / "nowhere"
     with pytest.raises(ValueError, match="nowhere"):
         training_budget({"m": loaded})
+
+
+def test_summarize_mcc_shows_model_independent_baselines_once():
+    from ldarviz.side_by_side import summarize_mcc
+
+    rows = pd.concat([_mcc_rows("a", [0.1, 0.3]), _mcc_rows("b", [0.2, 0.4]),
+                      _mcc_rows("a", [0.5, 0.5]).assign(variant="kmer-4"), _mcc_rows("b", [0.5, 0.5]).assign(variant="kmer-4")])
+    table = summarize_mcc(rows)
+    assert table[table.variant == "kmer-4"]["model"].tolist() == ["(any)"]
+    probe = table[table.variant == "linear-probe"].set_index("model")
+    assert probe.loc["a", "mean"] == pytest.approx(0.2) and probe.loc["b", "count"] == 2
+    rows.loc[(rows.model == "b") & (rows.variant == "kmer-4"), "value"] = 0.9  # other folds: kept per model
+    assert summarize_mcc(rows).query("variant == 'kmer-4'")["model"].tolist() == ["a", "b"]
