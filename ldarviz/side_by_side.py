@@ -29,7 +29,7 @@ import pandas as pd
 from .provenance import attach, make_provenance
 from .token_lengths import COUNT_COLUMNS, learned_length_counts, token_length_distributions
 
-__all__ = ["training_budget", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "summarize_mcc", "throughput_table",
+__all__ = ["training_budget", "budget_note", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "summarize_mcc", "throughput_table",
            "save_results", "load_results"]
 
 
@@ -55,6 +55,16 @@ def training_budget(models: dict) -> pd.DataFrame:
                      "train_seconds": summary["train_seconds"],
                      "heldout_loss": summary.get("eval", {}).get("mlm_loss", float("nan"))})
     return pd.DataFrame(rows)
+
+
+def budget_note(budget: pd.DataFrame) -> str:
+    """One sentence from :func:`training_budget`: did the models see the same number of tokens, each its full plan?"""
+    done = (budget["tokens"] == budget["tokens_planned"]) & ~budget["stopped_early"]
+    if done.all() and budget["tokens"].nunique() == 1:
+        return f"Both models finished the same budget: {int(budget['tokens'].iloc[0]):,} tokens each."
+    parts = [f"{r.model} {int(r.tokens):,} of {int(r.tokens_planned):,} planned tokens ({r.steps_done} of {r.steps_planned} steps)"
+             for r in budget.itertuples()]
+    return ("UNEQUAL TRAINING, so differences below mix model and budget: " + "; ".join(parts) + ".")
 
 
 def stack_by_model(tables: dict[str, pd.DataFrame], *, column: str = "model") -> pd.DataFrame:

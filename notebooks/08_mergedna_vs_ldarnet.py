@@ -63,7 +63,7 @@ import pandas as pd
 
 import ldarviz
 from ldarviz.provenance import make_provenance, save_figure
-from ldarviz.side_by_side import training_budget
+from ldarviz.side_by_side import budget_note, training_budget
 from ldarviz.workbench import write_summary
 
 ldarviz.set_reproducible(seed)  # one thread, deterministic kernels, seeded: the same numbers on every run
@@ -73,6 +73,7 @@ models = {label: ldarviz.load_model(path, seed=seed, device=device) for label, p
 for label, loaded in models.items():
     print(f"{label}: {type(loaded.model).__name__}, {loaded.label}")
 budget = training_budget(models)
+print(budget_note(budget))
 budget
 
 # %% [markdown]
@@ -227,11 +228,11 @@ speed.round(3)
 
 # %%
 _ = write_summary(out, {"models": {k: m.provenance() for k, m in models.items()},
-                        "training_budget": budget.to_dict(orient="records"),
+                        "training_budget": budget.to_dict(orient="records"), "budget_note": budget_note(budget),
                         "mean_token_length": length_summary(lengths).loc["all"].round(4).to_dict(),
                         "cramers_v": context_tests.set_index("tokenizer")["cramers_v"].round(4).to_dict(),
                         "splice_verdict": splice_verdict, "motif_verdict": motif_verdict,
                         "mcc": mcc_comparison.round(4).to_dict(orient="records"),
                         "throughput": speed.round(3).to_dict(orient="records"),
                         "figures": ["token_lengths.png", "splice_profiles.png"]})
-print(f"splice: {splice_verdict}\nmotifs: {motif_verdict}")
+print(f"{budget_note(budget)}\nsplice: {splice_verdict}\nmotifs: {motif_verdict}")

@@ -136,3 +136,14 @@ def test_summarize_mcc_shows_model_independent_baselines_once():
     assert probe.loc["a", "mean"] == pytest.approx(0.2) and probe.loc["b", "count"] == 2
     rows.loc[(rows.model == "b") & (rows.variant == "kmer-4"), "value"] = 0.9  # other folds: kept per model
     assert summarize_mcc(rows).query("variant == 'kmer-4'")["model"].tolist() == ["a", "b"]
+
+
+def test_budget_note_calls_out_an_unfinished_run():
+    from ldarviz.side_by_side import budget_note
+
+    full = pd.DataFrame({"model": ["a", "b"], "tokens": [100, 100], "tokens_planned": [100, 100],
+                         "stopped_early": [False, False], "steps_done": [4, 4], "steps_planned": [4, 4]})
+    assert budget_note(full).startswith("Both models finished the same budget: 100 tokens")
+    partial = full.assign(tokens=[100, 50], stopped_early=[False, True], steps_done=[4, 2])
+    note = budget_note(partial)
+    assert note.startswith("UNEQUAL TRAINING") and "b 50 of 100 planned tokens (2 of 4 steps)" in note

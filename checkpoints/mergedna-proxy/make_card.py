@@ -105,8 +105,11 @@ and {heldout} (`heldout.bed`, 0-based, half-open).
 | precision | {'bf16 autocast' if run['bf16'] else 'fp32'} |
 | seed | {run['seed']} |
 | training wall time | {s['train_seconds']:.0f} s ({s['train_seconds'] / 3600:.2f} h) of optimiser steps |
-| hardware | {cpu_model()}, {s['device']}; 2 cores shared with ~6 other jobs (load average 9-11) |
-| mean throughput | {s['tokens'] / s['train_seconds']:.0f} bp/s wall (LDARNet proxy: {ld_summary['tokens'] / ld_summary['train_seconds']:.0f} bp/s, quieter machine) |
+| hardware | {cpu_model()}, {s['device']}; 2 cores shared with other jobs during the whole run |
+| mean throughput | {s['tokens'] / s['train_seconds']:.0f} bp/s wall (LDARNet proxy: {ld_summary['tokens'] / ld_summary['train_seconds']:.0f} bp/s) |
+
+A first attempt with the same arguments and 2 torch threads was stopped after a few steps and restarted
+from scratch with 1 thread (2 threads ran slower on the oversubscribed machine); its log was not kept here.
 
 Training log (`metrics.jsonl`, one line per step), mean over the last {len(tail)} steps: total loss (Eq. 8)
 {statistics.mean(m['loss'] for m in tail):.4f}, AMTM loss {statistics.mean(m['mlm_loss'] for m in tail):.4f},
