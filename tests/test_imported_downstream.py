@@ -10,6 +10,7 @@ checks that what the consumer shows is what the imported model computes.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -147,3 +148,35 @@ def test_workbench_passes_paths_relative_to_where_it_runs(tmp_path, monkeypatch)
     assert got["fasta"] == "../data/only-from-notebooks.fa" and got["annotation"] is None and got["seed"] == 3
     (tmp_path / "untrained").mkdir()
     assert resolve_paths({"checkpoint": "untrained"})["checkpoint"] == "untrained"
+
+
+@pytest.mark.slow  # a notebook kernel in a subprocess: 43 s for the notebook at load ~10, 7 min at load 12+
+def test_a_notebook_runs_end_to_end_on_an_imported_checkpoint(tmp_path):
+    """The README's route for the paper's model, on the tiny fixture: import into checkpoints/, then the
+    workbench with a relative -p checkpoint from the folder it runs in. 01 is the cheapest notebook that
+    loads the model and shows its cuts (03 does the same through the same loader, ~10x longer)."""
+    import subprocess
+    import sys
+
+    import ldarviz
+    from ldarviz.inspector import chunk_intervals
+    from ldarviz.inspector_widget import boundary_probabilities
+
+    assert main(["import-public", str(FIXTURE / "ldarnet_tiny_public.pt"), str(tmp_path / "checkpoints" / "tiny")]) == 0
+    done = subprocess.run([sys.executable, "-m", "ldarviz.workbench", "--notebooks", str(ROOT / "notebooks"),
+                           "--out", "reports", "--only", "01", "--no-html", "--quiet", "--run-id", "imported",
+                           "-p", "checkpoint", "checkpoints/tiny"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = json.loads((tmp_path / "reports" / "imported" / "run.json").read_text())["notebooks"][0]
+    assert record["status"] == "ok" and (tmp_path / "reports" / "imported" / "01_quickstart" / "01_quickstart.ipynb").is_file()
+    summary = record["summary"]
+    loaded = ldarviz.load_model(tmp_path / "checkpoints" / "tiny")
+    assert summary["trained"] and summary["checkpoint_sha256"] == loaded.sha256
+    # the notebook's numbers are the imported model's: recompute its chunk count on the region it shows
+    chrom, span = summary["region"].rsplit(":", 1)
+    start, end = map(int, span.split("-"))
+    probs = boundary_probabilities(loaded.model, open_fasta(FASTA)[chrom][start:end].seq)
+    assert summary["n_chunks"] == len(chunk_intervals(probs)) and summary["length"] == end - start
+    assert 1 < summary["n_chunks"] < end - start
