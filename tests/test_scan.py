@@ -108,3 +108,16 @@ def test_trailing_positions_do_not_change_earlier_outputs():
     full = ssd_chunked(x, dt, A, B, C, chunk_size=64)
     head = ssd_chunked(x[:, :150], dt[:, :150], A, B[:, :150], C[:, :150], chunk_size=64)
     assert _rel_err(head, full[:, :150]) < 1e-12
+
+
+@pytest.mark.parametrize("block", [1, 20, 64, 10_000])
+def test_inference_blocks_do_not_change_the_result(block):
+    # the no-grad path takes the sequence in blocks (memory flat in length); blocks of 1 chunk
+    # (1, 20 < Q) to one block for all: the state crosses block edges unchanged
+    from ldarnet.layers.scan import _pad_time, _ssd_inference
+
+    x, dt, A, B, C = _slow_decay_inputs(330, seed=9)
+    ref = ssd_chunked_masked(x, dt, A, B, C, chunk_size=16)
+    padded = [_pad_time(t, 16) for t in (x, dt, B, C)]
+    out = _ssd_inference(padded[0], padded[1], A, padded[2], padded[3], 16, block_positions=block)[:, :330]
+    assert _rel_err(out, ref) < 1e-10

@@ -124,57 +124,81 @@ def ssd_chunked(
     by all heads) enter one matrix product per chunk instead of being copied for every head.
     """
     b, length, h, p = x.shape
-    n = B.shape[-1]
     Q = max(1, min(chunk_size, length))
-    # in place only where autograd does not need the intermediates (no-grad inference)
-    inplace = not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, dt, A, B, C)))
     x, dt, B, C = (_pad_time(t, Q) for t in (x, dt, B, C))  # zero dt: no decay, no input
-    c = x.shape[1] // Q
+    A = A.reshape(-1, 1, 1, h) if A.dim() > 1 else A  # broadcasts against (b, chunks, Q, h)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, dt, A, B, C)):
+        return _ssd_autograd(x, dt, A, B, C, Q)[:, :length]
+    return _ssd_inference(x, dt, A, B, C, Q)[:, :length]
+
+
+def _ssd_inference(x, dt, A, B, C, Q: int, block_positions: int = 2048) -> torch.Tensor:
+    """``ssd_chunked`` without autograd, on inputs padded to a multiple of Q: in-place elementwise
+    ops, and the sequence taken in blocks of ``block_positions`` so that every intermediate is the
+    size of one block (memory stays flat in length; a block's tensors stay in the last-level cache)."""
+    b, padded, h, p = x.shape
+    n, c = B.shape[-1], padded // Q
     xv, dtv = x.view(b, c, Q, h, p), dt.view(b, c, Q, h)
     Bc, Cc = B.view(b, c, Q, n), C.view(b, c, Q, n)
-    cs = (dtv * A.reshape(-1, 1, 1, h) if A.dim() > 1 else dtv * A).cumsum(dim=2)  # (b, c, Q, h) log-decay from chunk start
-    cs_h = cs.transpose(2, 3)  # (b, c, h, Q)
-
-    # 1. outputs from inputs of the same chunk: (C_i . B_j) * exp(cs_i - cs_j) * dt_j x_j, j <= i
-    seg = cs_h.unsqueeze(-1) - cs_h.unsqueeze(-2)  # (b, c, h, Q, Q)
     upper = torch.ones(Q, Q, dtype=torch.bool, device=x.device).triu(1)
-    CB = (Cc @ Bc.transpose(-1, -2)).unsqueeze(2)  # (b, c, 1, Q, Q)
-    if inplace:
-        M = seg.masked_fill_(upper, -math.inf).exp_().mul_(CB)
-        X = torch.empty(b, c, h, Q, p, dtype=x.dtype, device=x.device)
-        torch.mul(xv.transpose(2, 3), dtv.transpose(2, 3).unsqueeze(-1), out=X)  # scale and permute in one pass
-    else:
-        M = torch.exp(seg.masked_fill(upper, -math.inf)) * CB
-        X = (xv * dtv.unsqueeze(-1)).transpose(2, 3)
-    y_in = M @ X  # (b, c, h, Q, p)
-
-    # 2-4. chunk states, carried from chunk to chunk, and the outputs they give, one chunk at a time:
-    # the state (b, N, H*P) stays in cache and no (b, chunks, N, H, P) tensor is ever built (it
-    # would be twice the size of x at Q = 64). Each step is two small matrix products and one
-    # multiply, a few hundred microseconds, so the Python loop costs little.
-    to_end = torch.exp(cs[:, :, -1:, :] - cs) * dtv  # (b, c, Q, h): decay from each position to its chunk's end
-    Xw = (xv * to_end.unsqueeze(-1)).reshape(b, c, Q, h * p)
-    gate = torch.exp(cs[:, :, -1, :]).view(b, c, 1, h, 1)  # decay across each whole chunk
-    Bt = Bc.transpose(-1, -2)  # (b, c, N, Q)
-    if inplace:
-        off = torch.empty(c, b, Q, h * p, dtype=x.dtype, device=x.device)  # C_t . (state entering t's chunk)
-        off[0].zero_()
-        state = torch.zeros(b, n, h * p, dtype=x.dtype, device=x.device)
-        for i in range(c - 1):
-            if i:
+    y = torch.empty(b, c, Q, h, p, dtype=x.dtype, device=x.device)
+    state = torch.zeros(b, n, h * p, dtype=x.dtype, device=x.device)  # state at the end of the last chunk done
+    per_block = max(1, block_positions // Q)
+    for first in range(0, c, per_block):
+        blk = slice(first, min(c, first + per_block))
+        g = blk.stop - blk.start
+        xb, dtb, Bb, Cb = xv[:, blk], dtv[:, blk], Bc[:, blk], Cc[:, blk]
+        cs = (dtb * A).cumsum(dim=2)  # (b, g, Q, h) log-decay from the chunk start
+        cs_h = cs.transpose(2, 3)  # (b, g, h, Q)
+        # 1. within chunks: (C_i . B_j) * exp(cs_i - cs_j) * dt_j x_j for j <= i
+        M = (cs_h.unsqueeze(-1) - cs_h.unsqueeze(-2)).masked_fill_(upper, -math.inf).exp_()
+        M.mul_((Cb @ Bb.transpose(-1, -2)).unsqueeze(2))  # (b, g, h, Q, Q)
+        X = torch.empty(b, g, h, Q, p, dtype=x.dtype, device=x.device)
+        torch.mul(xb.transpose(2, 3), dtb.transpose(2, 3).unsqueeze(-1), out=X)  # scale and permute in one pass
+        y_in = M @ X  # (b, g, h, Q, p)
+        del M, X
+        # 2-4. chunk by chunk: output from the state entering the chunk, then the state leaving it.
+        # The state (b, N, H*P) stays in cache and no (b, chunks, N, H, P) tensor is built (twice
+        # the size of x at Q = 64); each step is two small matrix products and one multiply.
+        to_end = torch.exp(cs[:, :, -1:, :] - cs).mul_(dtb)  # (b, g, Q, h): decay to the chunk's end
+        Xw = (xb * to_end.unsqueeze(-1)).reshape(b, g, Q, h * p)
+        gate = torch.exp(cs[:, :, -1, :]).view(b, g, 1, h, 1)  # decay across each whole chunk
+        off = torch.empty(g, b, Q, h * p, dtype=x.dtype, device=x.device)  # C_t . (state entering t's chunk)
+        for i in range(g):
+            if first + i == 0:
+                off[i].zero_()
+            else:
+                torch.bmm(Cb[:, i], state, out=off[i])
                 state.view(b, n, h, p).mul_(gate[:, i])
-            state.baddbmm_(Bt[:, i], Xw[:, i])  # state at the end of chunk i
-            torch.bmm(Cc[:, i + 1], state, out=off[i + 1])
-        y = torch.empty(b, c, Q, h, p, dtype=x.dtype, device=x.device)
-        torch.mul(off.view(c, b, Q, h, p).transpose(0, 1), torch.exp(cs).unsqueeze(-1), out=y).add_(y_in.transpose(2, 3))
-    else:
-        offs, state = [x.new_zeros(b, Q, h * p)], None
-        for i in range(c - 1):
-            own = Bt[:, i] @ Xw[:, i]
-            state = own if state is None else (state.view(b, n, h, p) * gate[:, i]).view(b, n, h * p) + own
-            offs.append(Cc[:, i + 1] @ state)
-        y = torch.stack(offs, dim=1).view(b, c, Q, h, p) * torch.exp(cs).unsqueeze(-1) + y_in.transpose(2, 3)
-    return y.reshape(b, c * Q, h, p)[:, :length]
+            if first + i < c - 1:
+                state.baddbmm_(Bb[:, i].transpose(1, 2), Xw[:, i])
+        out = y[:, blk]
+        torch.mul(off.view(g, b, Q, h, p).transpose(0, 1), torch.exp(cs).unsqueeze(-1), out=out)
+        out.add_(y_in.transpose(2, 3))
+    return y.view(b, c * Q, h, p)
+
+
+def _ssd_autograd(x, dt, A, B, C, Q: int) -> torch.Tensor:
+    """``ssd_chunked`` with autograd (no in-place ops), on inputs padded to a multiple of Q."""
+    b, padded, h, p = x.shape
+    n, c = B.shape[-1], padded // Q
+    xv, dtv = x.view(b, c, Q, h, p), dt.view(b, c, Q, h)
+    Bc, Cc = B.view(b, c, Q, n), C.view(b, c, Q, n)
+    cs = (dtv * A).cumsum(dim=2)
+    cs_h = cs.transpose(2, 3)
+    upper = torch.ones(Q, Q, dtype=torch.bool, device=x.device).triu(1)
+    M = torch.exp((cs_h.unsqueeze(-1) - cs_h.unsqueeze(-2)).masked_fill(upper, -math.inf))
+    M = M * (Cc @ Bc.transpose(-1, -2)).unsqueeze(2)
+    y_in = M @ (xv * dtv.unsqueeze(-1)).transpose(2, 3)  # (b, c, h, Q, p)
+    Xw = (xv * (torch.exp(cs[:, :, -1:, :] - cs) * dtv).unsqueeze(-1)).reshape(b, c, Q, h * p)
+    gate = torch.exp(cs[:, :, -1, :]).view(b, c, 1, h, 1)
+    offs, state = [x.new_zeros(b, Q, h * p)], None
+    for i in range(c - 1):
+        own = Bc[:, i].transpose(1, 2) @ Xw[:, i]
+        state = own if state is None else (state.view(b, n, h, p) * gate[:, i]).view(b, n, h * p) + own
+        offs.append(Cc[:, i + 1] @ state)
+    y = torch.stack(offs, dim=1).view(b, c, Q, h, p) * torch.exp(cs).unsqueeze(-1) + y_in.transpose(2, 3)
+    return y.reshape(b, c * Q, h, p)
 
 
 def ssd_chunked_masked(
