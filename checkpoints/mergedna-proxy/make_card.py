@@ -69,6 +69,12 @@ def main(run_dir: str) -> None:
         f"| `{'/'.join(Path(f).parts[-2:])}` | {v['masked_tokens']:,} | {v['mlm_loss']:.4f} | "
         f"{ld_eval['per_file'][f]['mlm_loss']:.4f} | {v['baseline_loss']:.4f} |"
         for f, v in ev.get("per_file", {}).items())
+    caveat = "" if ev["mlm_loss"] < ev["baseline_loss"] else (
+        "\n**Negative finding: this loss is worse than the base-frequency baseline.** It is not a like-for-like\n"
+        "measure of MergeDNA: the corpus masks replace 80% of the scored bases by [MASK], 10% by a random base and keep\n"
+        "10%, while MergeDNA's training never scores a substituted base (MTR reconstructs its own unmasked input; AMTM\n"
+        "masks whole tokens with [MASK] only), so it plausibly copies the substituted or kept base with confidence.\n"
+        "That explanation is untested here; a loss over [MASK]ed bases alone would test it.\n")
     card = f"""# mergedna-proxy
 
 A `mergedna-proxy` MergeDNA ({s['parameters']:,} parameters; d_model {cfg['d_model']}, Local Encoder
@@ -108,8 +114,11 @@ and {heldout} (`heldout.bed`, 0-based, half-open).
 | hardware | {cpu_model()}, {s['device']}; 2 cores shared with other jobs during the whole run |
 | mean throughput | {s['tokens'] / s['train_seconds']:.0f} bp/s wall (LDARNet proxy: {ld_summary['tokens'] / ld_summary['train_seconds']:.0f} bp/s) |
 
-A first attempt with the same arguments and 2 torch threads was stopped after a few steps and restarted
-from scratch with 1 thread (2 threads ran slower on the oversubscribed machine); its log was not kept here.
+How the run went (`results/mergedna-proxy/train.log`): a first attempt with 2 torch threads was stopped after
+a few steps and restarted from scratch with 1 thread; at step 20 it was resumed with 2 threads at raised
+priority; at step 200 it was stopped and resumed with `--max-minutes 0.01`, which ran one step and wrote the
+final model and `eval.json`, so that this folder could be filled before the session's deadline. Resuming is
+exact (weights, optimiser, data stream and RNG come from the checkpoint); the wall time above sums the segments.
 
 Training log (`metrics.jsonl`, one line per step), mean over the last {len(tail)} steps: total loss (Eq. 8)
 {statistics.mean(m['loss'] for m in tail):.4f}, AMTM loss {statistics.mean(m['mlm_loss'] for m in tail):.4f},
@@ -121,7 +130,7 @@ compression {statistics.mean(m['compression'][0] for m in tail):.2f} bases per t
 The held-out loss is the cross-entropy at the corpus's masked bases of one inference pass (full
 autoencoder at keep {cfg['target_keep']}, no latent merging), the same windows and masks the LDARNet proxy's
 `eval.json` scores; MergeDNA sees the masked bases as [MASK] there as in AMTM.
-
+{caveat}
 | | mergedna-proxy | ldarnet-proxy-multispecies |
 |---|---|---|
 | held-out masked-base loss (nats) | {ev['mlm_loss']:.4f} | {ld_eval['mlm_loss']:.4f} |
