@@ -213,6 +213,8 @@ def test_baseline_verdict_says_where_the_pretrained_model_loses_to_kmers():
     table = baseline_verdict(results).set_index("task")
     assert table.loc["loses", "best_kmer"] == "kmer-6" and table.loc["loses", "loses_to_kmer"]
     assert table.loc["loses", "margin"] == pytest.approx(0.55 - 0.75)
+    assert table.loc["loses", "folds_ahead"] == 0 and table.loc["wins", "folds_ahead"] == 2  # paired by fold
+    assert "ahead on 0 of 2 folds" in table.loc["loses", "verdict"]
     assert "LOSES to k-mer" in table.loc["loses", "verdict"] and "linear probe does better" in table.loc["loses", "verdict"]
     assert not table.loc["wins", "loses_to_kmer"] and "beats every k-mer" in table.loc["wins", "verdict"]
     assert table.loc["wins", "pretrained_sd"] == pytest.approx(np.std([0.9, 0.8], ddof=1))

@@ -138,7 +138,8 @@ def baseline_verdict(results: pd.DataFrame, *, variant: str = "pretrained", metr
     pandas.DataFrame
         One row per task: ``folds``, ``{variant}_mean``, ``{variant}_sd``, ``best_kmer``,
         ``best_kmer_mean``, ``best_kmer_sd``, ``random_init_mean``, ``linear_probe_mean``,
-        ``margin`` (variant minus best k-mer, in ``metric``), ``loses_to_kmer`` (bool: mean below
+        ``margin`` (variant minus best k-mer, in ``metric``), ``folds_ahead`` (folds where the variant
+        beats that k-mer baseline), ``loses_to_kmer`` (bool: mean below
         the best k-mer mean) and ``verdict`` (one plain sentence).
     """
     scored = results[results["metric"] == metric]
@@ -154,18 +155,23 @@ def baseline_verdict(results: pd.DataFrame, *, variant: str = "pretrained", metr
         own = stats.loc[variant]
         margin = own["mean"] - kmers.loc[best, "mean"]
         others = {name: stats["mean"].get(name, np.nan) for name in ("random-init", "linear-probe")}
+        # paired by fold: every variant saw the same folds, so the per-fold differences carry the noise
+        per_fold = part.pivot_table(index="fold", columns="variant", values="value")
+        paired = (per_fold[variant] - per_fold[best]).dropna()
+        ahead = f"ahead on {int((paired > 0).sum())} of {len(paired)} folds"
         if margin < 0:
             verdict = (f"{task}: {variant} LOSES to k-mer counting: {metric} {own['mean']:.3f} vs {best} "
-                       f"{kmers.loc[best, 'mean']:.3f} ({margin:+.3f})")
+                       f"{kmers.loc[best, 'mean']:.3f} ({margin:+.3f}, {ahead})")
         else:
             verdict = f"{task}: {variant} beats every k-mer baseline: {metric} {own['mean']:.3f} vs {best} " \
-                      f"{kmers.loc[best, 'mean']:.3f} ({margin:+.3f})"
+                      f"{kmers.loc[best, 'mean']:.3f} ({margin:+.3f}, {ahead})"
         if others["linear-probe"] == others["linear-probe"] and others["linear-probe"] > own["mean"]:
             verdict += f"; the frozen linear probe does better ({others['linear-probe']:.3f})"
         rows.append({"task": task, "folds": int(own["count"]), f"{variant}_mean": own["mean"],
                      f"{variant}_sd": own["std"], "best_kmer": best, "best_kmer_mean": kmers.loc[best, "mean"],
                      "best_kmer_sd": kmers.loc[best, "std"], "random_init_mean": others["random-init"],
-                     "linear_probe_mean": others["linear-probe"], "margin": margin, "loses_to_kmer": bool(margin < 0),
+                     "linear_probe_mean": others["linear-probe"], "margin": margin,
+                     "folds_ahead": int((paired > 0).sum()), "loses_to_kmer": bool(margin < 0),
                      "verdict": verdict + f" over {int(own['count'])} fold(s)."})
     return pd.DataFrame(rows)
 
