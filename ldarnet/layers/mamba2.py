@@ -23,9 +23,11 @@ from . import gpu
 from .scan import ssd_chunked
 
 # The SSD's chunk length on CPU, independent of the config's ``chunk_size`` (which the GPU kernel
-# and parity tests use): the result does not depend on it beyond float rounding. 64 measured fastest
-# for the 120m and proxy shapes (bench/bench_120m_cpu.py): shorter chunks spend less on the O(Q^2)
-# within-chunk products, longer ones less on chunk states. None: use the config's value.
+# and parity tests use): the result does not depend on it beyond float rounding. Shorter chunks spend
+# less on the O(Q^2) within-chunk products, longer ones less on chunk states; of 32/64/128, 64 was
+# fastest for one 120m-shaped SSD call (2 x 4096 positions, 16 heads x 64, N = 128, 1 thread, machine
+# at load ~9: 0.46 / 0.35 / 0.46 CPU-s; the old chunk-256 form: 1.99). Not yet measured for the
+# proxy's shapes. None: use the config's value.
 CPU_CHUNK_SIZE: int | None = 64
 
 
