@@ -58,11 +58,13 @@ class Piece:
 
 
 def track_values(prob: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(n,) float16 boundary probabilities that keep the model's decisions: where ``mask`` (the model's
-    p > 0.5) is set, the value is > 0.5 even when float16 would round p (0.5 < p < 0.50024) to 0.5, so
-    anyone reading the track at the model's own rule gets the model's cuts."""
+    """(n,) float16 boundary probabilities that keep the model's decisions: where ``mask`` is set because
+    p > 0.5 (LDARNet's rule), the value stays > 0.5 even when float16 would round p (0.5 < p < 0.50024)
+    to 0.5, so anyone reading the track at the model's own rule gets the model's cuts. Only those
+    rounded values move: a model whose decision is not p > 0.5 (MergeDNA's token starts, whose score
+    may lie below 0.5) keeps its scores as they are."""
     values = prob.astype(np.float16)
-    values[mask & (values <= 0.5)] = np.nextafter(np.float16(0.5), np.float16(1))
+    values[mask & (prob > 0.5) & (values <= 0.5)] = np.nextafter(np.float16(0.5), np.float16(1))
     return values
 
 
