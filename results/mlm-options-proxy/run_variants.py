@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(HERE / "runs"))
     args = p.parse_args(argv)
-    if not os.environ.get("PYTHONPATH"):  # a snapshot run (PYTHONPATH=/work/snap/NAME) imports the snapshot
+    if not os.environ.get("PYTHONPATH"):  # a snapshot run (PYTHONPATH=a folder with a git archive of the code) imports the snapshot
         sys.path.insert(0, str(ROOT))
     from ldarnet import LDARNetConfig
     from ldarnet.training import pretrain
