@@ -116,9 +116,16 @@ and {heldout} (`heldout.bed`, 0-based, half-open).
 
 How the run went (`results/mergedna-proxy/train.log`): a first attempt with 2 torch threads was stopped after
 a few steps and restarted from scratch with 1 thread; at step 20 it was resumed with 2 threads at raised
-priority; at step 200 it was stopped and resumed with `--max-minutes 0.01`, which ran one step and wrote the
-final model and `eval.json`, so that this folder could be filled before the session's deadline. Resuming is
-exact (weights, optimiser, data stream and RNG come from the checkpoint); the wall time above sums the segments.
+priority; at step 200 it was stopped and resumed with `--max-minutes 0.01`, which ran one step and wrote an
+interim model and `eval.json` (committed then as a partial checkpoint); from step 201 it was resumed again. Between
+steps 270 and 273 two trainers ran on the run folder by mistake; both were killed and the run resumed from the
+step-270 checkpoint, which was written before the overlap, so steps 271-400 are one uninterrupted segment and
+`metrics.jsonl` was truncated to step 270 on resume. Resuming is exact (weights, optimiser, data stream and RNG
+come from the checkpoint); the wall time above sums the segments.
+
+The held-out loss below rose between the interim model and the final one (1.7738 at step 201, in this folder's
+history at commit 59ef7dd, against the value below at step 400) while the training loss fell: more training made
+this measure worse, which fits the explanation given under Results but was not tested.
 
 Training log (`metrics.jsonl`, one line per step), mean over the last {len(tail)} steps: total loss (Eq. 8)
 {statistics.mean(m['loss'] for m in tail):.4f}, AMTM loss {statistics.mean(m['mlm_loss'] for m in tail):.4f},
