@@ -121,3 +121,15 @@ def test_inference_blocks_do_not_change_the_result(block):
     padded = [_pad_time(t, 16) for t in (x, dt, B, C)]
     out = _ssd_inference(padded[0], padded[1], A, padded[2], padded[3], 16, block_positions=block)[:, :330]
     assert _rel_err(out, ref) < 1e-10
+
+
+def test_inference_under_bf16_autocast_runs_in_fp32_and_matches():
+    # the no-grad path uses in-place products into an fp32 state; under CPU bf16 autocast it must
+    # neither fail (autocast would hand baddbmm_ bf16 operands) nor round the scan to bf16
+    x, dt, A, B, C = _ssd_inputs(200, seed=11)
+    with torch.no_grad():
+        ref = ssd_chunked(x, dt, A, B, C, chunk_size=64)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = ssd_chunked(x, dt, A, B, C, chunk_size=64)
+    assert out.dtype == torch.float32
+    assert _rel_err(out, ref) < 1e-6

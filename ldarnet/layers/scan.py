@@ -135,7 +135,19 @@ def ssd_chunked(
 def _ssd_inference(x, dt, A, B, C, Q: int, block_positions: int = 2048) -> torch.Tensor:
     """``ssd_chunked`` without autograd, on inputs padded to a multiple of Q: in-place elementwise
     ops, and the sequence taken in blocks of ``block_positions`` so that every intermediate is the
-    size of one block (memory stays flat in length; a block's tensors stay in the last-level cache)."""
+    size of one block (memory stays flat in length; a block's tensors stay in the last-level cache).
+
+    Runs in fp32 (fp64 for fp64 inputs) with autocast off, whatever the caller's autocast: the in-place products
+    (``baddbmm_``, ``out=``) cannot take autocast's bf16 operands into an fp32 state, and the
+    decays exp(cs_i - cs_j) and the carried state are the sums bf16 would round worst. The output
+    comes back in ``x``'s dtype."""
+    compute = torch.promote_types(x.dtype, torch.float32)  # fp32, or fp64 when the caller asks for it
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        y = _ssd_inference_fp32(*(t.to(compute) for t in (x, dt, A, B, C)), Q, block_positions)
+    return y.to(x.dtype)
+
+
+def _ssd_inference_fp32(x, dt, A, B, C, Q: int, block_positions: int) -> torch.Tensor:
     b, padded, h, p = x.shape
     n, c = B.shape[-1], padded // Q
     xv, dtv = x.view(b, c, Q, h, p), dt.view(b, c, Q, h)
