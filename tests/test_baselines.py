@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -16,12 +15,7 @@ from ldarnet.finetune.compare import RECIPES, compare_variants, recipe
 from ldarnet.finetune.folds import FoldSplit, fold_splits
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def planted_motif_task(n: int = 200, length: int = 48, motif: str = "TATAATGCGC", seed: int = 0) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ldarnet import LDARNet, batch_encode, import_public
+from ldarnet import LDARNet, batch_encode
 from ldarnet.cli import main
 from ldarnet.genome import open_fasta
 
@@ -30,12 +30,7 @@ FASTA = ROOT / "data" / "athal_chr1_1000000_1200000.fa"
 RECORD = "NC_003070.9_1000000_1200000"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

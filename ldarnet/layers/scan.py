@@ -219,7 +219,7 @@ def ssd_chunked_masked(
     """``ssd_chunked`` in the previous formulation: masked-cumsum decays, head-major layout throughout.
 
     Kept as a second reference (exact decays; tests) and for the speed comparison in
-    ``bench/bench_120m_cpu.py --reference-scan``. Same arguments and result as ``ssd_chunked``.
+    ``bench/bench_120m_cpu.py --baseline-src`` (old package copy against this one). Same arguments and result as ``ssd_chunked``.
 
     Parameters
     ----------
