@@ -12,6 +12,8 @@ model. This module holds the few steps that are specific to a comparison:
   model's learned boundaries, fixed k-mers and BPE in one table;
 - :func:`length_summary`: mean token length per context and tokenizer (the figure as numbers);
 - :func:`compare_mcc`: paired per-fold MCC difference between two models scored on the same folds;
+- :func:`finetune_runs`: full fine-tuning rows of several checkpoints from one acceptance run folder
+  (``results/finetune-defaults/acceptance.py``), each checked against the loaded model's hash;
 - :func:`throughput_table`: bp/s per model from one benchmark record (``bench/bench_mergedna.py``);
 - :func:`save_results` / :func:`load_results`: heavy per-model results cached in a folder, tied
   to the checkpoint's content hash so a stale cache is refused instead of shown.
@@ -29,7 +31,7 @@ import pandas as pd
 from .provenance import attach, make_provenance
 from .token_lengths import COUNT_COLUMNS, learned_length_counts, token_length_distributions
 
-__all__ = ["training_budget", "budget_note", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "summarize_mcc", "throughput_table",
+__all__ = ["training_budget", "budget_note", "stack_by_model", "model_length_table", "length_summary", "compare_mcc", "summarize_mcc", "finetune_runs", "throughput_table",
            "save_results", "load_results"]
 
 
@@ -214,6 +216,52 @@ def summarize_mcc(results: pd.DataFrame, *, column: str = "model", metric: str =
     table = pd.concat(parts, ignore_index=True)
     out = table.groupby(["task", "variant", column], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
     return out.sort_values(["task", "variant"], kind="stable").reset_index(drop=True)
+
+
+def finetune_runs(directory: str | os.PathLike, tasks: list[str], arms: dict[str, tuple[str, object]]) -> pd.DataFrame:
+    """Full fine-tuning MCC of several checkpoints on the same folds, read from an acceptance run folder.
+
+    ``directory/TASK`` holds what ``results/finetune-defaults/acceptance.py`` wrote for one task:
+    ``run.json`` + ``results.csv`` (the ``"pretrained"`` arm and the baselines, one checkpoint) and,
+    for other checkpoints fine-tuned on the same folds, ``variants.json`` + ``variants.csv``.
+    ``arms`` maps a model label to ``(variant name in those tables, loaded model)``.
+
+    Returns
+    -------
+    DataFrame
+        Tidy ``task, variant, fold, metric, value, model``: each arm's rows with ``variant`` =
+        ``"fine-tuned"`` and ``model`` = its label, plus the k-mer baselines of the same folds with
+        ``model`` = ``"(any)"``.
+
+    Raises ValueError naming the file when a task folder, table or record is missing, when a run's
+    checkpoint hash is not the loaded model's (stale results), or an arm has no rows.
+    """
+    parts = []
+    for task in tasks:
+        folder = Path(directory) / task
+        for label, (variant, loaded) in arms.items():
+            stem = "run" if variant == "pretrained" else "variants"
+            record, table = _acceptance_files(folder, stem)
+            key = "checkpoint_sha256" if stem == "run" else "variant_checkpoint_sha256"
+            if record.get(key) != loaded.sha256:
+                raise ValueError(f"{folder / (stem + '.json')}: fine-tuned from checkpoint sha256 {str(record.get(key))[:12]}, "
+                                 f"but {label} is {str(loaded.sha256)[:12]}; these results are of other weights")
+            rows = table[table["variant"] == variant]
+            if rows.empty:
+                raise ValueError(f"{folder}: no rows of variant {variant!r} for {label}")
+            parts.append(rows.assign(variant="fine-tuned", model=label))
+        run = _acceptance_files(folder, "run")[1]
+        parts.append(run[run["variant"].str.startswith("kmer")].assign(model="(any)"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _acceptance_files(folder: Path, stem: str) -> tuple[dict, pd.DataFrame]:
+    """The record and table of one acceptance mode: ``run`` (run.json, results.csv) or ``variants``."""
+    record, table = folder / f"{stem}.json", folder / ("results.csv" if stem == "run" else "variants.csv")
+    for path in (record, table):
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; run results/finetune-defaults/acceptance.py for {folder.name!r} first")
+    return json.loads(record.read_text()), pd.read_csv(table)
 
 
 def throughput_table(record: dict) -> pd.DataFrame:

@@ -226,3 +226,16 @@ def test_defaults_within_tolerance_of_the_best_grid_point():
     assert not table.loc["a", "within"] and table.loc["b", "within"]
     with pytest.raises(ValueError, match="no grid point"):
         defaults_within(grid, "0.01-mean")
+
+
+def test_defaults_within_takes_the_default_from_the_acceptance_run_on_the_grids_folds():
+    from ldarnet.finetune import defaults_within
+
+    grid = _tidy("a", {"0.001-mean": [0.60, 0.70]})  # folds 0 and 1
+    accepted = _tidy("a", {"pretrained": [0.66, 0.70, 0.10], "kmer-6": [0.9, 0.9, 0.9]})  # fold 2 is not in the grid
+    table = defaults_within(grid, "0.0003-mean", default_rows=accepted[accepted["variant"] == "pretrained"])
+    row = table.set_index("task").loc["a"]
+    assert row["folds"] == 2 and row["default_mcc"] == pytest.approx(0.68) and row["best"] == "0.0003-mean"
+    uneven = pd.concat([grid, _tidy("a", {"0.0001-mean": [0.9]})])  # one fold only
+    with pytest.raises(ValueError, match="different folds"):
+        defaults_within(uneven, "0.0003-mean", default_rows=accepted[accepted["variant"] == "pretrained"])

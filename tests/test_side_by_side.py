@@ -147,3 +147,33 @@ def test_budget_note_calls_out_an_unfinished_run():
     partial = full.assign(tokens=[100, 50], stopped_early=[False, True], steps_done=[4, 2])
     note = budget_note(partial)
     assert note.startswith("UNEQUAL TRAINING") and "b 50 of 100 planned tokens (2 of 4 steps)" in note
+
+
+def _acceptance_folder(root, task, sha_run, sha_variant):
+    folder = root / task
+    folder.mkdir(parents=True)
+    rows = [(task, v, f, "mcc", val) for f in range(3)
+            for v, val in (("pretrained", 0.5 + f / 10), ("kmer-6", 0.4), ("random-init", 0.1))]
+    pd.DataFrame(rows, columns=["task", "variant", "fold", "metric", "value"]).to_csv(folder / "results.csv", index=False)
+    variants = [(task, "mergedna", f, "mcc", 0.3 + f / 10) for f in range(3)]
+    pd.DataFrame(variants, columns=["task", "variant", "fold", "metric", "value"]).to_csv(folder / "variants.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"checkpoint_sha256": sha_run}))
+    (folder / "variants.json").write_text(json.dumps({"variant_checkpoint_sha256": sha_variant}))
+    return folder
+
+
+def test_finetune_runs_pairs_two_checkpoints_on_the_same_folds_and_refuses_other_weights(tmp_path):
+    from ldarviz.side_by_side import finetune_runs
+
+    _acceptance_folder(tmp_path, "ecoli", "aaa", "bbb")
+    arms = {"ldarnet": ("pretrained", _Loaded("aaa")), "mergedna": ("mergedna", _Loaded("bbb"))}
+    table = finetune_runs(tmp_path, ["ecoli"], arms)
+    tuned = table[table["variant"] == "fine-tuned"]
+    assert sorted(tuned["model"].unique()) == ["ldarnet", "mergedna"]
+    assert set(table.loc[table["model"] == "(any)", "variant"]) == {"kmer-6"}  # random-init is not a shared baseline
+    paired = compare_mcc(tuned, "ldarnet", "mergedna")
+    assert paired.loc[0, "difference"] == pytest.approx(-0.2)
+    with pytest.raises(ValueError, match="other weights"):
+        finetune_runs(tmp_path, ["ecoli"], {"mergedna": ("mergedna", _Loaded("zzz"))})
+    with pytest.raises(ValueError, match="run.json: missing"):
+        finetune_runs(tmp_path, ["enhancers"], arms)

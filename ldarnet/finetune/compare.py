@@ -176,30 +176,46 @@ def baseline_verdict(results: pd.DataFrame, *, variant: str = "pretrained", metr
     return pd.DataFrame(rows)
 
 
-def defaults_within(grid: pd.DataFrame, default: str, *, tolerance: float = 0.05, metric: str = "mcc") -> pd.DataFrame:
+def defaults_within(grid: pd.DataFrame, default: str, *, tolerance: float = 0.05, metric: str = "mcc",
+                    default_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per task: is the ``default`` grid point within ``tolerance`` of the best point?
 
     Parameters
     ----------
     grid : pandas.DataFrame
         Tidy ``task, variant, fold, metric, value`` rows, one variant per grid point (e.g.
-        ``0.0003-mean``), all on the same fold(s); the default point among them.
+        ``0.0003-mean``), all on the same fold(s) of a task; the default point among them unless
+        ``default_rows`` gives it.
     default : str
         The variant name of the default recipe's point.
+    default_rows : pandas.DataFrame, optional
+        The default point's rows from another run on the same folds (e.g. the acceptance run's
+        ``pretrained`` arm): renamed to ``default`` and kept for the grid's tasks and folds only.
 
     Returns
     -------
     pandas.DataFrame
         ``task, folds, default_mcc, best, best_mcc, gap`` (best minus default, >= 0), ``within``.
+
+    Raises ValueError when a task lacks the default point, or when its points were scored on
+    different folds (means over other folds are not comparable).
     """
     scored = grid[grid["metric"] == metric]
+    if default_rows is not None:
+        extra = default_rows[default_rows["metric"] == metric].assign(variant=default)
+        keys = scored[["task", "fold"]].drop_duplicates()
+        scored = pd.concat([scored[scored["variant"] != default], extra.merge(keys, on=["task", "fold"])], ignore_index=True)
     rows = []
     for task, part in scored.groupby("task", sort=False):
+        folds = part.groupby("variant")["fold"].apply(lambda f: tuple(sorted(f)))
+        if default not in folds.index:
+            raise ValueError(f"task {task!r}: no grid point {default!r} (have {', '.join(folds.index)})")
+        if folds.nunique() > 1:
+            raise ValueError(f"task {task!r}: grid points were scored on different folds: "
+                             + "; ".join(f"{v} {list(f)}" for v, f in folds.items()))
         means = part.groupby("variant")["value"].mean()
-        if default not in means.index:
-            raise ValueError(f"task {task!r}: no grid point {default!r} (have {', '.join(means.index)})")
         best = means.idxmax()
         gap = means[best] - means[default]
-        rows.append({"task": task, "folds": int(part["fold"].nunique()), "default_mcc": means[default],
+        rows.append({"task": task, "folds": len(folds[default]), "default_mcc": means[default],
                      "best": best, "best_mcc": means[best], "gap": gap, "within": bool(gap <= tolerance)})
     return pd.DataFrame(rows)

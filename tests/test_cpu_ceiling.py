@@ -1,0 +1,52 @@
+"""bench/cpu_ceiling.py counts every matmul path extraction uses: plain mm, attention, in-place baddbmm_."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.cpu_ceiling import ceiling, counted_flops_per_base, gemm_peak  # noqa: E402
+
+
+class HandCounted(torch.nn.Module):
+    """One projection, one attention call and one in-place state update per call, with known FLOPs."""
+
+    d, heads = 8, 2
+
+    def extract_boundaries(self, ids):
+        length = ids.shape[1]
+        x = torch.randn(length, self.d)
+        torch.mm(x, torch.randn(self.d, 3 * self.d))  # 2 * L * d * 3d
+        q = torch.randn(1, self.heads, length, self.d // self.heads)
+        F.scaled_dot_product_attention(q, q, q)  # scores and values: 2 * (2 * L * L * dh) per head
+        state = torch.zeros(4, 5, 6)
+        state.baddbmm_(torch.randn(4, 5, 7), torch.randn(4, 7, 6))  # 2 * 4 * 5 * 7 * 6
+        return []
+
+
+def test_counts_projection_attention_and_inplace_state_update():
+    length = 16
+    dh = HandCounted.d // HandCounted.heads
+    expected = (2 * length * 8 * 24 + HandCounted.heads * 2 * (2 * length * length * dh) + 2 * 4 * 5 * 7 * 6)
+    counted = counted_flops_per_base(HandCounted(), length)
+    assert counted["flops_per_base"] * length == pytest.approx(expected)
+    assert "aten.baddbmm_" in counted["by_op"]
+
+
+def test_ceiling_is_peak_over_flops():
+    model = HandCounted()
+    result = ceiling(model, d_model=8, d_inner=8, proj_out=24, length=16)
+    assert result["gemm"]["peak_gflops"] > 0
+    assert result["ceiling_bp_per_s"] == pytest.approx(result["gemm"]["peak_gflops"] * 1e9 / result["flops_per_base"])
+
+
+def test_gemm_peak_is_the_best_shape():
+    peak = gemm_peak([(64, 32, 16), (32, 32, 32)], repeats=2)
+    assert peak["peak_gflops"] == max(peak["gflops_by_shape"].values())
+    assert set(peak["gflops_by_shape"]) == {"64x32x16", "32x32x32"}
