@@ -244,3 +244,11 @@ def test_evaluation_of_a_known_predictor(tmp_path):
     real = evaluate_mlm(tiny, corpus, windows=4, batch_size=2)
     assert len(real["compression"]) == 1 and real["compression"][0] >= 1.0
     assert math.isfinite(real["mlm_loss"]) and tiny.training
+
+
+def test_cli_router_isolation_steps_reaches_the_run_record(tmp_path):
+    from ldarnet.training.__main__ import main
+
+    args = [a if a != "6" else "2" for a in CLI_ARGS]  # two steps are enough to start and record the run
+    assert main(["pretrain", *args, "--out", str(tmp_path / "r"), "--router-isolation-steps", "1"]) == 0
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["router_isolation_steps"] == 1

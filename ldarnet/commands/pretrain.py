@@ -74,6 +74,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="train the routers' projections at X times their level's learning rate")
     r.add_argument("--router-warmup-steps", type=int, default=0, metavar="S",
                    help="chunk at a fixed stride N for the first S steps (the router still learns from the ratio loss)")
+    r.add_argument("--router-isolation-steps", type=int, default=0, metavar="S",
+                   help="the MLM loss sees the routers' p detached for the first S steps (routers learn from the ratio loss only)")
     p.set_defaults(func=run)
     return p
 
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             rc_prob=args.rc_prob, mask_prob=args.mask_prob, keep_checkpoints=args.keep_checkpoints,
             max_minutes=args.max_minutes, progress=not args.no_progress, threads=args.threads,
             reliance_every=args.reliance_every, reliance_windows=args.reliance_windows,
-            router_lr_multiplier=args.router_lr_multiplier, router_warmup_steps=args.router_warmup_steps)
+            router_lr_multiplier=args.router_lr_multiplier, router_warmup_steps=args.router_warmup_steps,
+            router_isolation_steps=args.router_isolation_steps)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
