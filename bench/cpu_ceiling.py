@@ -120,11 +120,33 @@ def extraction_rate(model: torch.nn.Module, length: int, repeats: int = 3) -> di
     return {"seconds": times, "bp_per_s": length / statistics.median(times)}
 
 
+def compiled_extraction(model: torch.nn.Module, length: int) -> dict:
+    """``torch.compile`` of ``extract_boundaries``: compile seconds, eager and compiled bp/s, max |dp|."""
+    ids = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(2))
+    eager = extraction_rate(model, length)
+    compiled = torch.compile(model.extract_boundaries, dynamic=False)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = compiled(ids)
+        compile_s = time.perf_counter() - t0
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            compiled(ids)
+            times.append(time.perf_counter() - t0)
+        ref = model.extract_boundaries(ids)
+    diff = max((a.boundary_prob - b.boundary_prob).abs().max().item() for a, b in zip(out, ref))
+    rate = length / statistics.median(times)
+    return {"compile_and_first_call_s": compile_s, "eager_bp_per_s": eager["bp_per_s"], "compiled_bp_per_s": rate,
+            "speedup": rate / eager["bp_per_s"], "max_abs_diff_boundary_prob": diff}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--length", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="also torch.compile each preset's extraction (minutes)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_ceiling.json"))
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -149,6 +171,8 @@ def main(argv=None) -> int:
                                    "fraction_of_ceiling": measured["bp_per_s"] / bound["ceiling_bp_per_s"],
                                    "target_above_ceiling": target > bound["ceiling_bp_per_s"],
                                    "target_met": measured["bp_per_s"] >= target}
+        if args.compile:
+            record["presets"][name]["compile"] = compiled_extraction(model, args.length)
     record["load_average_after"] = os.getloadavg()
     atomic_write_json(args.out, record, indent=1)
     print(json.dumps({name: {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()

@@ -50,3 +50,23 @@ def test_gemm_peak_is_the_best_shape():
     peak = gemm_peak([(64, 32, 16), (32, 32, 32)], repeats=2)
     assert peak["peak_gflops"] == max(peak["gflops_by_shape"].values())
     assert set(peak["gflops_by_shape"]) == {"64x32x16", "32x32x32"}
+
+
+def test_compiled_extraction_reports_its_speed_and_agreement():
+    from bench.cpu_ceiling import compiled_extraction
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(4, 1)
+
+        def extract_boundaries(self, ids):
+            from types import SimpleNamespace
+
+            p = torch.sigmoid(self.proj(F.one_hot(ids, 4).float())).squeeze(-1)
+            return [SimpleNamespace(boundary_prob=p)]
+
+    result = compiled_extraction(Tiny(), 64)
+    assert result["max_abs_diff_boundary_prob"] < 1e-6
+    assert result["compiled_bp_per_s"] > 0 and result["speedup"] == pytest.approx(
+        result["compiled_bp_per_s"] / result["eager_bp_per_s"])
