@@ -108,7 +108,8 @@ def ssd_chunked(
     ----------
     x : (batch, L, H, P) inputs per head.
     dt : (batch, L, H) positive step sizes (after softplus).
-    A : (H,) or (batch, 1, H) negative decay rates.
+    A : (H,) or (batch, 1, H) negative decay rates. (The no-grad path relies on dt > 0 and A < 0:
+        the log-decays then only fall along a chunk.)
     B, C : (batch, L, N) input and output projections, shared by all heads (one group).
     chunk_size : int
         Positions per chunk; any value gives the same result up to rounding (64 is fastest on
@@ -152,7 +153,7 @@ def _ssd_inference_fp32(x, dt, A, B, C, Q: int, block_positions: int) -> torch.T
     n, c = B.shape[-1], padded // Q
     xv, dtv = x.view(b, c, Q, h, p), dt.view(b, c, Q, h)
     Bc, Cc = B.view(b, c, Q, n), C.view(b, c, Q, n)
-    upper = torch.ones(Q, Q, dtype=torch.bool, device=x.device).triu(1)
+    lower = torch.ones(Q, Q, dtype=x.dtype, device=x.device).tril()
     y = torch.empty(b, c, Q, h, p, dtype=x.dtype, device=x.device)
     state = torch.zeros(b, n, h * p, dtype=x.dtype, device=x.device)  # state at the end of the last chunk done
     per_block = max(1, block_positions // Q)
@@ -161,10 +162,14 @@ def _ssd_inference_fp32(x, dt, A, B, C, Q: int, block_positions: int) -> torch.T
         g = blk.stop - blk.start
         xb, dtb, Bb, Cb = xv[:, blk], dtv[:, blk], Bc[:, blk], Cc[:, blk]
         cs = (dtb * A).cumsum(dim=2)  # (b, g, Q, h) log-decay from the chunk start
-        cs_h = cs.transpose(2, 3)  # (b, g, h, Q)
-        # 1. within chunks: (C_i . B_j) * exp(cs_i - cs_j) * dt_j x_j for j <= i
-        M = (cs_h.unsqueeze(-1) - cs_h.unsqueeze(-2)).masked_fill_(upper, -math.inf).exp_()
-        M.mul_((Cb @ Bb.transpose(-1, -2)).unsqueeze(2))  # (b, g, h, Q, Q)
+        cs_h = cs.transpose(2, 3).contiguous()  # (b, g, h, Q); contiguous, so M below is too (else matmul copies it)
+        # 1. within chunks: (C_i . B_j) * exp(cs_i - cs_j) * dt_j x_j for j <= i. cs only falls along a
+        # chunk (dt > 0, A < 0), so cs_i - cs_j <= 0 below the diagonal and the clamp changes nothing there;
+        # above it the clamp keeps exp finite (exp of -inf takes a slow path) and the causal mask is folded
+        # into C.B, which is h times smaller than M.
+        M = torch.empty(b, g, h, Q, Q, dtype=x.dtype, device=x.device)
+        torch.sub(cs_h.unsqueeze(-1), cs_h.unsqueeze(-2), out=M).clamp_max_(0).exp_()
+        M.mul_((Cb @ Bb.transpose(-1, -2)).mul_(lower).unsqueeze(2))  # (b, g, h, Q, Q)
         X = torch.empty(b, g, h, Q, p, dtype=x.dtype, device=x.device)
         torch.mul(xb.transpose(2, 3), dtb.transpose(2, 3).unsqueeze(-1), out=X)  # scale and permute in one pass
         y_in = M @ X  # (b, g, h, Q, p)
@@ -225,7 +230,8 @@ def ssd_chunked_masked(
     ----------
     x : (batch, L, H, P) inputs per head.
     dt : (batch, L, H) positive step sizes (after softplus).
-    A : (H,) or (batch, 1, H) negative decay rates.
+    A : (H,) or (batch, 1, H) negative decay rates. (The no-grad path relies on dt > 0 and A < 0:
+        the log-decays then only fall along a chunk.)
     B, C : (batch, L, N) input and output projections, shared by all heads (one group).
     chunk_size : int
 
