@@ -161,7 +161,9 @@ autoencoder at keep {cfg['target_keep']}, no latent merging), the same windows a
 - `boundary_prob` is a merge score (1 − the pair score at the layer that decided), not a calibrated
   probability; the workbench's comparisons use the token-start decisions (`boundary_mask`).
 - Tested here only through notebook 08's analyses: token lengths per context, splice and promoter-motif
-  profiles against controls, and a frozen-feature linear probe (no full fine-tuning).
+  profiles against controls, a frozen-feature linear probe, and full fine-tuning at the default recipe on
+  100-sequence subsamples of the E. coli promoter and enhancer tasks (MCC 0.674 ± 0.156 and 0.382 ± 0.123 over
+  5 folds, not shown different from the LDARNet proxy's 0.713 and 0.442 on the same folds).
 
 ## Files
 
