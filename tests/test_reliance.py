@@ -108,3 +108,21 @@ def test_pretraining_logs_reliance(tmp_path):
     assert "reliance" not in lines[0] and set(lines[1]["reliance"]["stages"][0]) >= {"chunk_path_zeroed", "skip_zeroed"}
     ev = json.loads((out / "eval.json").read_text())
     assert ev["reliance"]["intact"] == pytest.approx(ev["mlm_loss"], rel=1e-6)
+
+
+def _record(chunk_cost: float, context: float) -> dict:
+    return {"intact": 1.30, "stages": [{"chunk_path_zeroed": 1.30 + chunk_cost, "skip_zeroed": 1.40,
+                                        "chunk_path_cost": chunk_cost, "skip_cost": 0.10}],
+            "frequency_baseline": 1.35, "context_baseline": context}
+
+
+def test_reliance_rows_and_verdict_read_a_record():
+    from ldarnet.training import reliance_rows, reliance_verdict
+
+    rows = reliance_rows(_record(0.002, 1.33))
+    assert [r["what"] for r in rows][:3] == ["intact model", "stage 0: chunk path zeroed", "stage 0: skip zeroed"]
+    assert rows[-1]["vs_intact"] == pytest.approx(0.03) and rows[1]["loss"] == pytest.approx(1.302)
+    barely = reliance_verdict(_record(0.002, 1.33))
+    assert "barely uses its chunk path" in barely and "beats" in barely
+    relies = reliance_verdict(_record(0.65, 1.25))
+    assert "relies on its chunk path" in relies and "does not beat" in relies

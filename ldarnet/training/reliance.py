@@ -30,7 +30,7 @@ from ..vocab import A_ID
 from .evaluate import frequency_baseline_loss
 
 __all__ = ["context_counts", "context_baseline_loss", "masked_lm_loss", "stage_modules", "evaluate_reliance",
-           "CONTEXT"]
+           "reliance_rows", "reliance_verdict", "CONTEXT"]
 
 CONTEXT = 3  # neighbours on each side
 _SYMBOLS = 5  # A, C, G, T, and "anything else" (N, window edge)
@@ -187,3 +187,34 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
             "masked_tokens": n, "windows": windows, "intact_bits_per_base": intact / math.log(2),
             "compression": [chunks[s] / max(chunks[s + 1], 1.0) for s in range(len(stages))],
             "compression_unmasked": [free[s] / max(free[s + 1], 1.0) for s in range(len(stages))]}
+
+
+def reliance_rows(record: dict) -> list[dict]:
+    """An :func:`evaluate_reliance` record as table rows: ``what``, ``loss`` (nats per masked base), ``vs_intact``."""
+    intact = record["intact"]
+    rows = [{"what": "intact model", "loss": intact, "vs_intact": 0.0}]
+    for s, stage in enumerate(record["stages"]):
+        rows.append({"what": f"stage {s}: chunk path zeroed", "loss": stage["chunk_path_zeroed"], "vs_intact": stage["chunk_path_cost"]})
+        rows.append({"what": f"stage {s}: skip zeroed", "loss": stage["skip_zeroed"], "vs_intact": stage["skip_cost"]})
+    rows.append({"what": "base-frequency baseline (no model)", "loss": record["frequency_baseline"],
+                 "vs_intact": record["frequency_baseline"] - intact})
+    rows.append({"what": f"+-{CONTEXT} context-count baseline (no model)", "loss": record["context_baseline"],
+                 "vs_intact": record["context_baseline"] - intact})
+    return rows
+
+
+def reliance_verdict(record: dict, *, min_cost: float = 0.05) -> str:
+    """One sentence per stage: does the model use its chunk path (zeroing it costs >= ``min_cost`` nats)?
+    And does the intact model beat the context-count baseline?"""
+    parts = []
+    for s, stage in enumerate(record["stages"]):
+        cost, skip = stage["chunk_path_cost"], stage["skip_cost"]
+        if cost >= min_cost:
+            parts.append(f"stage {s}: the model relies on its chunk path (zeroing it costs {cost:+.3f} nats; the skip {skip:+.3f})")
+        else:
+            parts.append(f"stage {s}: the model barely uses its chunk path (zeroing it costs {cost:+.4f} nats, under "
+                         f"{min_cost}; zeroing the skip costs {skip:+.3f}): its boundaries carry little of what it predicts")
+    margin = record["context_baseline"] - record["intact"]
+    parts.append(f"the intact model {'beats' if margin > 0 else 'does not beat'} the +-{CONTEXT} context-count "
+                 f"baseline ({record['intact']:.4f} vs {record['context_baseline']:.4f} nats)")
+    return "; ".join(parts) + "."
