@@ -239,3 +239,12 @@ def test_defaults_within_takes_the_default_from_the_acceptance_run_on_the_grids_
     uneven = pd.concat([grid, _tidy("a", {"0.0001-mean": [0.9]})])  # one fold only
     with pytest.raises(ValueError, match="different folds"):
         defaults_within(uneven, "0.0003-mean", default_rows=accepted[accepted["variant"] == "pretrained"])
+
+
+def test_defaults_within_tests_the_gap_against_fold_noise():
+    from ldarnet.finetune import defaults_within
+
+    grid = _tidy("a", {"0.0003-mean": [0.50, 0.60, 0.40, 0.55], "0.001-mean": [0.70, 0.40, 0.60, 0.55]})
+    row = defaults_within(grid, "0.0003-mean").iloc[0]
+    assert row["best"] == "0.001-mean" and row["gap"] == pytest.approx(0.05)
+    assert 0.2 < row["pvalue"] < 1  # differences +0.2, -0.2, +0.2, 0: no consistent gain

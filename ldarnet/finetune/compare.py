@@ -195,7 +195,9 @@ def defaults_within(grid: pd.DataFrame, default: str, *, tolerance: float = 0.05
     Returns
     -------
     pandas.DataFrame
-        ``task, folds, default_mcc, best, best_mcc, gap`` (best minus default, >= 0), ``within``.
+        ``task, folds, default_mcc, best, best_mcc, gap`` (best minus default, >= 0), ``within``,
+        ``pvalue`` (two-sided paired t-test of best against default over the folds; NaN with one fold
+        or identical differences): is a gap larger than the fold-to-fold noise?
 
     Raises ValueError when a task lacks the default point, or when its points were scored on
     different folds (means over other folds are not comparable).
@@ -216,6 +218,14 @@ def defaults_within(grid: pd.DataFrame, default: str, *, tolerance: float = 0.05
         means = part.groupby("variant")["value"].mean()
         best = means.idxmax()
         gap = means[best] - means[default]
+        by_fold = part.pivot_table(index="fold", columns="variant", values="value", aggfunc="first")
+        diff = (by_fold[best] - by_fold[default]).to_numpy(float)
+        pvalue = float("nan")
+        if len(diff) >= 2 and np.ptp(diff) > 0:
+            from scipy.stats import ttest_1samp
+
+            pvalue = float(ttest_1samp(diff, 0.0).pvalue)
         rows.append({"task": task, "folds": len(folds[default]), "default_mcc": means[default],
-                     "best": best, "best_mcc": means[best], "gap": gap, "within": bool(gap <= tolerance)})
+                     "best": best, "best_mcc": means[best], "gap": gap, "within": bool(gap <= tolerance),
+                     "pvalue": pvalue})
     return pd.DataFrame(rows)

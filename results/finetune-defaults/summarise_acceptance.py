@@ -50,9 +50,11 @@ def main(root: Path) -> int:
             print(f"| {task} | {name}{' (default)' if name == DEFAULT_POINT else ''} | {v.mean():.3f} | {v.std(ddof=1):.3f} | {len(v)} |")
         print()
         within = defaults_within(grid, DEFAULT_POINT, default_rows=default)
-        print("| task | default (3e-4, mean) | best point | best MCC | gap | within 0.05 |\n|---|---|---|---|---|---|")
+        print("| task | folds | default (3e-4, mean) | best point | best MCC | gap | within 0.05 | paired p |\n"
+              "|---|---|---|---|---|---|---|---|")
         for r in within.itertuples():
-            print(f"| {r.task} | {r.default_mcc:.3f} | {r.best} | {r.best_mcc:.3f} | {r.gap:.3f} | {'yes' if r.within else 'no'} |")
+            print(f"| {r.task} | {r.folds} | {r.default_mcc:.3f} | {r.best} | {r.best_mcc:.3f} | {r.gap:.3f} | "
+                  f"{'yes' if r.within else 'no'} | {r.pvalue:.2f} |")
     return 0
 
 
