@@ -94,7 +94,9 @@ def landmark_stats(matrix: np.ndarray, width: int, *, radius: int | None = None,
     filled = np.where(valid, matrix, 0.0)
     rng = np.random.default_rng(seed)
     shifts = rng.integers(0, k, size=(n_perm, n_sites)) if n_perm > 0 else np.zeros((0, n_sites), np.int64)
-    rows = np.arange(n_sites)[None, :]
+    # (n_perm, n_sites) flat positions of each site's shifted column: one `take` per array is about
+    # twice as fast as indexing with a (rows, shifts) pair, and gathers the same values in the same order
+    flat = np.arange(n_sites)[None, :] * k + shifts
     out = []
     for name in LANDMARK_STATISTICS:
         cols = offsets[name] + radius
@@ -103,7 +105,7 @@ def landmark_stats(matrix: np.ndarray, width: int, *, radius: int | None = None,
         n = sum(np.roll(valid, -c, axis=1).astype(np.int64) for c in cols)
         with np.errstate(invalid="ignore", divide="ignore"):
             observed = s[:, 0].sum() / n[:, 0].sum() if n_sites else np.nan
-            null = s[rows, shifts].sum(-1) / n[rows, shifts].sum(-1) if n_sites else np.zeros(0)
+            null = s.ravel().take(flat).sum(-1) / n.ravel().take(flat).sum(-1) if n_sites else np.zeros(0)
         null = null[np.isfinite(null)]
         alternative = ALTERNATIVES[name]
         if np.isfinite(observed) and len(null):

@@ -23,6 +23,7 @@ default recipe on the same folds, appending to ``OUT/variants.csv`` (resumable t
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import sys
 import time
@@ -145,12 +146,15 @@ def _cross_validate_resumable(path, make, table, task, name, splits, training, l
 
 
 def _append(path: Path, rows: pd.DataFrame) -> None:
-    """Old rows + new rows, written atomically (a kill leaves the previous complete file)."""
-    if path.exists():
-        rows = pd.concat([pd.read_csv(path), rows], ignore_index=True)
-    tmp = path.with_suffix(".tmp")
-    rows.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    """Old rows + new rows, written atomically (a kill leaves the previous complete file) and under an
+    exclusive lock, so that several processes (e.g. one per grid point) can append to one table."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            rows = pd.concat([pd.read_csv(path), rows], ignore_index=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        rows.to_csv(tmp, index=False)
+        os.replace(tmp, path)
 
 
 if __name__ == "__main__":
