@@ -159,7 +159,8 @@ def bench_extract_arms(arms: dict[str, str], presets: list[str], length: int, ba
                 res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
                 rec = json.loads(res.stdout.strip().splitlines()[-1])
                 entry = results[preset][arm]
-                entry["package"] = rec["package"]
+                # the JSON is committed: name the copy, never this machine's path
+                entry["package"] = "this tree" if arm == "current" else f"{arm} copy (--baseline-src)"
                 entry["runs"] += rec["runs"]
                 entry["loadavg_1min"] += rec["loadavg_1min"]
     bp = batch * length
@@ -170,7 +171,8 @@ def bench_extract_arms(arms: dict[str, str], presets: list[str], length: int, ba
             entry.update(median_wall_s=wall, median_cpu_s=cpu, bp_per_s=bp / wall, bp_per_cpu_s=bp / cpu)
         if "baseline" in by_arm:
             by_arm["speedup"] = {k: by_arm["current"][k] / by_arm["baseline"][k] for k in ("bp_per_s", "bp_per_cpu_s")}
-    return {"length": length, "batch": batch, "threads": threads, "arms": arms, "presets": results}
+    return {"length": length, "batch": batch, "threads": threads, "arms": {arm: "this tree" if arm == "current" else
+            "--baseline-src copy" for arm in arms}, "presets": results}
 
 
 def bench_peak(length: int, threads: int) -> dict:
