@@ -150,13 +150,12 @@ class BiMamba2(nn.Module):
     def _gated_norm(self, y: torch.Tensor, gate: torch.Tensor, direction: int) -> torch.Tensor:
         """RMSNorm(y * silu(z)) * weight * fusion scale, one direction (Mamba-2's norm_before_gate=False).
         y (B, L, d_inner) and gate = silu(z) (fp32, same shape), in forward order -> fp32 (B, L, d_inner)."""
+        g = gate * y
         w = self.norm_weight[direction].float() * self.fusion_scale
         if torch.is_grad_enabled():
-            g = gate * y
             return F.rms_norm(g, (g.shape[-1],), weight=w, eps=self.eps)
         # No grad: the same arithmetic in place, without rms_norm's full-size temporaries (on CPU it is
-        # not one kernel): g, its row norms, then the scale and the weight.
-        g = gate * y
+        # not one kernel): the row norms of g, then the scale and the weight.
         scale = torch.linalg.vector_norm(g, dim=-1, keepdim=True).div_(math.sqrt(g.shape[-1]))
         scale = scale.square_().add_(self.eps).rsqrt_()
         return g.mul_(scale).mul_(w)

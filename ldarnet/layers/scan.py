@@ -230,8 +230,7 @@ def ssd_chunked_masked(
     ----------
     x : (batch, L, H, P) inputs per head.
     dt : (batch, L, H) positive step sizes (after softplus).
-    A : (H,) or (batch, 1, H) negative decay rates. (The no-grad path relies on dt > 0 and A < 0:
-        the log-decays then only fall along a chunk.)
+    A : (H,) or (batch, 1, H) negative decay rates.
     B, C : (batch, L, N) input and output projections, shared by all heads (one group).
     chunk_size : int
 
