@@ -4,10 +4,9 @@
 
 Issue 10 sets extraction with the 120m shapes >= 3,000 bp/s fp32 on 2 cores; issue 15 sets
 ``ldarnet-proxy`` >= 30,000 bp/s, after a prototype measured 27-36k bp/s for the model alone on
-"this kind of CPU". This bench asks whether either target is reachable on the machine at hand, in
-one run on the same threads:
-
-Two measurements, both taken on the code and the machine at hand rather than from a formula:
+"this kind of CPU". This bench asks whether either target is reachable on the machine at hand,
+with four measurements in one run on the same threads, taken on the code and the machine rather
+than from a formula:
 
 - ``counted_flops_per_base``: the matrix-multiply FLOPs one ``extract_boundaries`` call executes,
   counted by ``torch.utils.flop_counter.FlopCounterMode`` on the model's own forward. Attention runs
@@ -18,12 +17,12 @@ Two measurements, both taken on the code and the machine at hand rather than fro
   ceiling an upper bound.
 - ``gemm_peak``: the best fp32 ``torch.mm`` rate over the GEMM shapes the model's projections use, at
   the bench's thread count.
-
 - ``calibration``: the prototype's own calibration workload (``../shared/notes/environment.md`` §7:
   ``Linear(128, 512) -> ReLU -> Linear(512, 128)`` on ``(8, 1024, 128)``, mean-square loss, SGD,
   20 steps after 3 warm-ups; 110-135 GFLOP/s on 2 threads of the AVX-512 host the prototype's
   27-36k bp/s came from). The same work here gives the speed ratio between the two machines.
-- the measured extraction rate of both presets (random weights, one sequence of ``--length``).
+- the measured extraction rate of both presets (random weights, one sequence of ``--length``);
+  ``--compile`` adds ``torch.compile`` of the same call, its compile time and its rate.
 
 ``ceiling_bp_per_s = peak / flops_per_base`` is then the rate extraction could not beat even if every
 other op were free and every matmul ran at the best GEMM rate. If a target lies above it, no change
