@@ -17,7 +17,7 @@ point itself is not rerun: its rows are the acceptance run's ``pretrained`` rows
 default recipe on the same folds, appending to ``OUT/variants.csv`` (resumable the same way).
 
     python results/finetune-defaults/acceptance.py --csv data/ecoli_sigma70_promoters.csv --task ecoli \\
-        --n 200 --epochs 3 --out results/finetune-defaults/acceptance5/ecoli
+        --n 100 --epochs 10 --out results/finetune-defaults/acceptance10/ecoli
 """
 
 from __future__ import annotations
