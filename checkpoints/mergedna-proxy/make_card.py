@@ -18,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 LDARNET = ROOT / "checkpoints/ldarnet-proxy-multispecies"
+ACCEPTANCE = ROOT / "results/finetune-defaults/acceptance10"  # both proxies fine-tuned on the same folds
 COPIED = ("model.safetensors", "config.json", "metrics.jsonl", "eval.json", "run.json", "run_summary.json")
 
 
@@ -30,6 +31,19 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "unknown CPU"
+
+
+def finetune_mcc(task: str) -> tuple[str, str]:
+    """'mean ± SD' MCC over the folds of MergeDNA (variants.csv) and LDARNet ('pretrained', results.csv) on one task."""
+    import pandas as pd
+
+    def summary(csv: Path, variant: str) -> str:
+        table = pd.read_csv(csv)
+        values = table[(table["variant"] == variant) & (table["metric"] == "mcc")]["value"]
+        return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+
+    folder = ACCEPTANCE / task
+    return summary(folder / "variants.csv", "mergedna"), summary(folder / "results.csv", "pretrained")
 
 
 def status_section(s: dict, run: dict) -> str:
@@ -75,6 +89,7 @@ def main(run_dir: str) -> None:
         "10%, while MergeDNA's training never scores a substituted base (MTR reconstructs its own unmasked input; AMTM\n"
         "masks whole tokens with [MASK] only), so it plausibly copies the substituted or kept base with confidence.\n"
         "That explanation is untested here; a loss over [MASK]ed bases alone would test it.\n")
+    ecoli, enh = finetune_mcc("ecoli"), finetune_mcc("enhancers")
     card = f"""# mergedna-proxy
 
 A `mergedna-proxy` MergeDNA ({s['parameters']:,} parameters; d_model {cfg['d_model']}, Local Encoder
@@ -162,8 +177,9 @@ autoencoder at keep {cfg['target_keep']}, no latent merging), the same windows a
   probability; the workbench's comparisons use the token-start decisions (`boundary_mask`).
 - Tested here only through notebook 08's analyses: token lengths per context, splice and promoter-motif
   profiles against controls, a frozen-feature linear probe, and full fine-tuning at the default recipe on
-  100-sequence subsamples of the E. coli promoter and enhancer tasks (MCC 0.674 ± 0.156 and 0.382 ± 0.123 over
-  5 folds, not shown different from the LDARNet proxy's 0.713 and 0.442 on the same folds).
+  100-sequence subsamples of the E. coli promoter and enhancer tasks (MCC {ecoli[0]} and {enh[0]} over
+  5 folds, not shown different from the LDARNet proxy's {ecoli[1]} and {enh[1]} on the same folds;
+  `results/finetune-defaults/acceptance10/`, notebook 08).
 
 ## Files
 
