@@ -239,9 +239,12 @@ def finetune_runs(directory: str | os.PathLike, tasks: list[str], arms: dict[str
     parts = []
     for task in tasks:
         folder = Path(directory) / task
+        read = {"run": _acceptance_files(folder, "run")}  # each record and table read once per task
         for label, (variant, loaded) in arms.items():
             stem = "run" if variant == "pretrained" else "variants"
-            record, table = _acceptance_files(folder, stem)
+            if stem not in read:
+                read[stem] = _acceptance_files(folder, stem)
+            record, table = read[stem]
             key = "checkpoint_sha256" if stem == "run" else "variant_checkpoint_sha256"
             if record.get(key) != loaded.sha256:
                 raise ValueError(f"{folder / (stem + '.json')}: fine-tuned from checkpoint sha256 {str(record.get(key))[:12]}, "
@@ -250,7 +253,7 @@ def finetune_runs(directory: str | os.PathLike, tasks: list[str], arms: dict[str
             if rows.empty:
                 raise ValueError(f"{folder}: no rows of variant {variant!r} for {label}")
             parts.append(rows.assign(variant="fine-tuned", model=label))
-        run = _acceptance_files(folder, "run")[1]
+        run = read["run"][1]
         parts.append(run[run["variant"].str.startswith("kmer")].assign(model="(any)"))
     return pd.concat(parts, ignore_index=True)
 
