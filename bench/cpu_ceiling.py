@@ -21,7 +21,8 @@ than from a formula:
   ``Linear(128, 512) -> ReLU -> Linear(512, 128)`` on ``(8, 1024, 128)``, mean-square loss, SGD,
   20 steps after 3 warm-ups; 110-135 GFLOP/s on 2 threads of the AVX-512 host the prototype's
   27-36k bp/s came from). The same work here gives the speed ratio between the two machines.
-- the measured extraction rate of both presets (random weights, one sequence of ``--length``);
+- the measured extraction rate of both presets (random weights, one sequence of ``--length``), and
+  where its time goes (``time_split``: the share in matrix products and their rate, the rest);
   ``--compile`` adds ``torch.compile`` of the same call, its compile time and its rate.
 
 ``ceiling_bp_per_s = peak / flops_per_base`` is then the rate extraction could not beat even if every
@@ -140,6 +141,27 @@ def compiled_extraction(model: torch.nn.Module, length: int) -> dict:
             "speedup": rate / eager["bp_per_s"], "max_abs_diff_boundary_prob": diff}
 
 
+MATMUL_OPS = ("aten::mm", "aten::bmm", "aten::baddbmm_", "aten::addmm", "aten::_scaled_dot_product_flash_attention_for_cpu")
+
+
+def time_split(model: torch.nn.Module, length: int, matmul_flops_per_base: float) -> dict:
+    """Where one ``extract_boundaries`` call spends its time (torch.profiler, self CPU time): the share
+    in matrix products (the ops of ``MATMUL_OPS``) and their rate, against everything else."""
+    from torch.profiler import profile
+
+    ids = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        model.extract_boundaries(ids[:, :512])
+        with profile() as prof:
+            model.extract_boundaries(ids)
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total, matmul = sum(self_us.values()), sum(self_us.get(op, 0.0) for op in MATMUL_OPS)
+    return {"matmul_share": matmul / total, "other_share": 1 - matmul / total,
+            "matmul_gflops": matmul_flops_per_base * length / (matmul / 1e6) / 1e9,
+            "largest_other_ops": sorted(((k, v / total) for k, v in self_us.items() if k not in MATMUL_OPS),
+                                        key=lambda kv: -kv[1])[:8]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -170,6 +192,7 @@ def main(argv=None) -> int:
                                    "fraction_of_ceiling": measured["bp_per_s"] / bound["ceiling_bp_per_s"],
                                    "target_above_ceiling": target > bound["ceiling_bp_per_s"],
                                    "target_met": measured["bp_per_s"] >= target}
+        record["presets"][name]["time_split"] = time_split(model, args.length, bound["flops_per_base"])
         if args.compile:
             record["presets"][name]["compile"] = compiled_extraction(model, args.length)
     record["load_average_after"] = os.getloadavg()

@@ -76,3 +76,11 @@ print(json.dumps(compiled_extraction(Tiny(), 64)))
     assert result["max_abs_diff_boundary_prob"] < 1e-6
     assert result["compiled_bp_per_s"] > 0 and result["speedup"] == pytest.approx(
         result["compiled_bp_per_s"] / result["eager_bp_per_s"])
+
+
+def test_time_split_shares_add_up_and_name_the_matrix_products():
+    from bench.cpu_ceiling import time_split
+
+    split = time_split(HandCounted(), 64, matmul_flops_per_base=1.0)
+    assert split["matmul_share"] + split["other_share"] == pytest.approx(1.0)
+    assert 0 < split["matmul_share"] < 1 and split["matmul_gflops"] > 0
