@@ -19,6 +19,7 @@ is refused (``pretrain``'s frozen arguments).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,8 +30,11 @@ sys.path.insert(0, str(HERE.parents[1]))
 from run_variants import FASTA, VAL_RECORDS  # noqa: E402
 
 # the recipe the short runs in this folder support (README.md, "What to run long")
-RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "mask_protection": True, "masked_residual_gating": True}
-RECIPE_OPTIONS: dict = {}
+# (session 4): centred router, both DNAChunker options; for the first 40 steps the model chunks at the
+# fixed stride N while the router learns its rate from the ratio loss alone, at 10x its level's LR
+RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "router_centering": True, "mask_protection": True,
+                 "masked_residual_gating": True}
+RECIPE_OPTIONS: dict = {"router_warmup_steps": 40, "router_isolation_steps": 40, "router_lr_multiplier": 10.0}
 
 
 def main(argv=None) -> int:
@@ -54,9 +58,10 @@ def main(argv=None) -> int:
         plan = dict(steps=1600, batch_size=32, grad_accum=4, bf16=False, device="cpu", checkpoint_every=25,
                     threads=args.threads)
     out = Path(args.out)
-    summary = pretrain(config=config, fasta=[str(f) for f in FASTA] + list(args.extra_fasta), out=out,
+    # relative paths: the run folder (run.json) names no machine's absolute paths; run from the repository root
+    summary = pretrain(config=config, fasta=[os.path.relpath(f) for f in FASTA] + list(args.extra_fasta), out=out,
                        seq_len=1024, seed=0, lr=5e-4, val_records=VAL_RECORDS, val_windows=64,
-                       reliance_every=100, reliance_windows=16, keep_checkpoints=2, max_minutes=args.minutes,
+                       reliance_every=25, reliance_windows=16, keep_checkpoints=2, max_minutes=args.minutes,
                        resume=(out / "run.json").exists(), progress=True, **plan, **RECIPE_OPTIONS)
     state = "stopped (resume with the same command)" if summary["stopped_early"] else "finished"
     print(f"{state}: {summary['steps_done']}/{summary['steps_planned']} steps, {summary['tokens']:,} tokens",

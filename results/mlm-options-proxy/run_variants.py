@@ -53,6 +53,23 @@ VARIANTS = {
         "center-on-on-router-lr-x10": ({"router_centering": True, "mask_protection": True,
                                         "masked_residual_gating": True}, {"router_lr_multiplier": 10.0}),
     },
+    # session 4: the router learns its rate from the ratio loss alone while the model chunks at stride N
+    "recipe": {
+        "center-on-on-stride8-iso8-lr10": ({"router_centering": True, "mask_protection": True,
+                                            "masked_residual_gating": True},
+                                           {"router_warmup_steps": 8, "router_isolation_steps": 8,
+                                            "router_lr_multiplier": 10.0}),
+        "center-on-on-stride8-iso32-lr10": ({"router_centering": True, "mask_protection": True,
+                                             "masked_residual_gating": True},
+                                            {"router_warmup_steps": 8, "router_isolation_steps": 32,
+                                             "router_lr_multiplier": 10.0}),
+        "center-on-on-stride8-isoall-lr10": ({"router_centering": True, "mask_protection": True,
+                                              "masked_residual_gating": True},
+                                             {"router_warmup_steps": 8, "router_isolation_steps": 10**9,
+                                              "router_lr_multiplier": 10.0}),
+        "center-on-on-iso8-lr10": ({"router_centering": True, "mask_protection": True, "masked_residual_gating": True},
+                                   {"router_isolation_steps": 8, "router_lr_multiplier": 10.0}),
+    },
     "alpha1": {
         "a1-off-off": ({"ratio_loss_weight": 1.0}, {}),
         "a1-on-on": ({"ratio_loss_weight": 1.0, "mask_protection": True, "masked_residual_gating": True}, {}),
