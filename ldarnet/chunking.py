@@ -31,24 +31,37 @@ from .vocab import reverse_within_length
 P_MIN = 1e-4  # EMA gates live in [P_MIN, 1 - P_MIN]: log(1 - p) stays finite, gradients stay defined
 
 
-def center_over_positions(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Subtract each sequence's mean vector over its valid positions; pads stay 0.
+def center_over_positions(h: torch.Tensor, mask: torch.Tensor, span: int = 0) -> torch.Tensor:
+    """Subtract from each position the mean vector of its sequence's valid positions; pads stay 0.
 
-    h (B, L, d), mask (B, L) bool -> (B, L) float32 of h's shape. A direction shared by every position
-    (what MLM updates of the encoder build up early in training) cancels, so the router's cosines see
-    how adjacent positions *differ* instead of saturating towards 1.
+    h (B, L, d), mask (B, L) bool -> (B, L, d) of h's dtype. ``span`` = 0 takes the mean over the whole
+    sequence; ``span`` > 0 over the valid positions within +-span of each position (a moving mean, so a
+    position's value does not depend on anything further away). A direction shared by every position
+    (what MLM updates of the encoder build up early in training) cancels either way, so the router's
+    cosines see how adjacent positions *differ* instead of saturating towards 1.
     """
     valid = mask.unsqueeze(-1).to(h.dtype)
-    mean = (h * valid).sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp(min=1)
-    return (h - mean) * valid
+    if span <= 0 or span + 1 >= h.shape[1]:  # the span covers the sequence: one mean per sequence
+        mean = (h * valid).sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp(min=1)
+        return (h - mean) * valid
+    # windowed sums as differences of running sums, in float64: in float32 the difference of two sums
+    # over ~1e4 positions would keep only ~3 digits, and tiles would disagree with whole sequences
+    length = h.shape[1]
+    sums = F.pad(torch.cumsum((h * valid).double(), dim=1), (0, 0, 1, 0))  # (B, L + 1, d), sums[t] = sum over [0, t)
+    counts = F.pad(torch.cumsum(valid.double(), dim=1), (0, 0, 1, 0))
+    t = torch.arange(length, device=h.device)
+    hi, lo = (t + span + 1).clamp(max=length), (t - span).clamp(min=0)
+    mean = (sums[:, hi] - sums[:, lo]) / (counts[:, hi] - counts[:, lo]).clamp(min=1)
+    return (h - mean.to(h.dtype)) * valid
 
 
 class Router(nn.Module):
-    def __init__(self, d_model: int, kind: str, target_ratio: float, center: bool = False):
+    def __init__(self, d_model: int, kind: str, target_ratio: float, center: bool = False, center_span: int = 0):
         super().__init__()
         self.kind, self.target_ratio = kind, target_ratio
-        # center: cosines on q, k centred over each sequence's valid positions (config.router_centering)
-        self.center = center
+        # center: cosines on q, k centred over each sequence's valid positions (config.router_centering),
+        # within +-center_span of each position (0: the whole sequence; config.router_centering_span)
+        self.center, self.center_span = center, center_span
         if kind == "learned":
             self.q_proj = nn.Linear(d_model, d_model, bias=False)
             self.k_proj = nn.Linear(d_model, d_model, bias=False)
@@ -65,7 +78,7 @@ class Router(nn.Module):
             # fp32 even under autocast: p sits near 0.5, where bf16 projections would flip decisions
             # and make a bf16-trained model's boundaries differ from its fp32 extraction
             with torch.autocast(device_type=h.device.type, enabled=False):
-                hf = center_over_positions(h.float(), mask) if self.center else h.float()
+                hf = center_over_positions(h.float(), mask, self.center_span) if self.center else h.float()
                 q, k = self.q_proj(hf), self.k_proj(hf)  # no bias: centring h centres q and k
             if kernels.use_kernels(q):  # cosines, p and decisions fused (ldarnet/kernels/router.py)
                 fused = kernels.router_probs(q, k, mask)

@@ -157,6 +157,11 @@ class LDARNetConfig(JsonConfig):
     # before the cosines, so a direction every position shares cannot push all adjacent cosines to 1
     # (the α = 0.03 collapse; results/mlm-options-proxy/README.md). Off: the paper's router.
     router_centering: bool = False
+    # router_centering_span: the mean is taken over positions within +-span of each position (0: over
+    # the whole sequence). A bounded span keeps a base's boundary independent of the rest of its window,
+    # so tiled extraction reproduces whole-sequence boundaries (ldarnet.genome.default_tiling adds the
+    # span to the overlap); the whole-sequence mean would make them depend on where tiles are cut.
+    router_centering_span: int = 0
     norm_eps: float = 1e-5
     initializer_range: float = 0.02
 
@@ -230,6 +235,8 @@ class LDARNetConfig(JsonConfig):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
         if self.ratio_loss_weight < 0:
             raise ValueError(f"ratio_loss_weight={self.ratio_loss_weight} must be >= 0")
+        if self.router_centering_span < 0:
+            raise ValueError(f"router_centering_span={self.router_centering_span} must be >= 0 (0: the whole sequence)")
 
 
 # the JSON types each field accepts: a scalar kind, or ("list of", kind) for per-level/per-stage lists
@@ -240,7 +247,8 @@ _FIELD_KINDS = {
     "num_heads": ("list of", "int"), "rotary_emb_dim": ("list of", "int"), "window_size": ("list of", "int"),
     "router": ("list of", "str"), "target_ratio": ("list of", "number"), "fusion": "str",
     "dechunk_reverse_gate": "str", "ratio_loss_weight": "number", "mask_protection": "bool",
-    "masked_residual_gating": "bool", "router_centering": "bool", "norm_eps": "number", "initializer_range": "number",
+    "masked_residual_gating": "bool", "router_centering": "bool",
+    "router_centering_span": "int", "norm_eps": "number", "initializer_range": "number",
 }
 _KIND_TEXT = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false"}
 

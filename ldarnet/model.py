@@ -29,7 +29,8 @@ class Stage(nn.Module):
             self.backbone = Isotropic(spec["backbone"], config, level)
             return
         self.encoder = Isotropic(spec["encoder"], config, level)
-        self.router = Router(self.d, config.router[level], config.target_ratio[level], config.router_centering)
+        self.router = Router(self.d, config.router[level], config.target_ratio[level], config.router_centering,
+                             config.router_centering_span)
         self.reverse_gate = config.dechunk_reverse_gate
         self.mask_protection, self.masked_residual_gating = config.mask_protection, config.masked_residual_gating
         # training switch (not config): chunk at a fixed stride N while the router still learns from the

@@ -119,3 +119,35 @@ def test_centring_ignores_pads():
     assert not b[0, 8:].any() and (p[0, 8:] == 0).all()
     centred = center_over_positions(padded, mask)
     assert torch.allclose(centred[0, :8].sum(0), torch.zeros(4), atol=1e-5) and (centred[0, 8:] == 0).all()
+
+
+def test_moving_centring_matches_a_hand_mean_over_the_span_and_ignores_pads():
+    from ldarnet.chunking import center_over_positions
+
+    torch.manual_seed(3)
+    h = torch.randn(2, 12, 3) + 4.0
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 9:] = False  # the second sequence is 9 long; its pads hold junk
+    span = 2
+    got = center_over_positions(h, mask, span)
+    for b in range(2):
+        n = int(mask[b].sum())
+        for t in range(n):
+            near = h[b, max(0, t - span): min(n, t + span + 1)]  # valid positions within +-2
+            assert torch.allclose(got[b, t], h[b, t] - near.mean(0), atol=1e-5)
+    assert (got[1, 9:] == 0).all()
+    # a span that covers the sequence is the whole-sequence mean
+    assert torch.allclose(center_over_positions(h, mask, 11), center_over_positions(h, mask, 0), atol=1e-5)
+
+
+def test_moving_centring_depends_only_on_positions_within_the_span():
+    from ldarnet.chunking import center_over_positions
+
+    torch.manual_seed(4)
+    h = torch.randn(1, 40, 5)
+    mask = torch.ones(1, 40, dtype=torch.bool)
+    changed = h.clone()
+    changed[0, 30:] += 10.0  # change everything from position 30 on
+    a, b = center_over_positions(h, mask, 4), center_over_positions(changed, mask, 4)
+    assert torch.equal(a[0, :26], b[0, :26])  # positions 0..25 see nothing past 29
+    assert not torch.allclose(a[0, 26], b[0, 26])  # 26 sees position 30

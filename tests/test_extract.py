@@ -117,6 +117,11 @@ def test_default_tiling_keeps_bases_beyond_the_outer_attention_reach():
     global_attention = LDARNet(LDARNetConfig.preset("ldarnet-tiny", window_size=[-1, -1]))
     assert default_tiling(global_attention)["overlap"] == 2048
     assert default_tiling(ToyRouter())["overlap"] == 2048
+    # a router centred over +-512 positions reads encoder outputs 512 further: the overlap grows by twice that
+    moving = LDARNet(LDARNetConfig.preset("ldarnet-proxy", router_centering=True, router_centering_span=512))
+    assert default_tiling(moving) == {"window": 12288, "overlap": 3072, "batch_size": 1}
+    whole = LDARNet(LDARNetConfig.preset("ldarnet-proxy", router_centering=True))  # mean over the whole window
+    assert default_tiling(whole)["overlap"] == 2048  # no overlap makes tiles exact: the fallback
 
 
 # -- stitching with a model of known receptive field ---------------------------------------------------

@@ -33,6 +33,10 @@ def test_config_fields_default_off_and_round_trip():
         LDARNetConfig.preset("ldarnet-tiny", mask_protection="yes")
     with pytest.raises(ValueError, match="router_centering"):
         LDARNetConfig.preset("ldarnet-tiny", router_centering=1)
+    moving = LDARNetConfig.preset("ldarnet-tiny", router_centering=True, router_centering_span=512)
+    assert LDARNetConfig.from_json(moving.to_json()) == moving and cfg.router_centering_span == 0
+    with pytest.raises(ValueError, match="router_centering_span"):
+        LDARNetConfig.preset("ldarnet-tiny", router_centering_span=-1)
 
 
 def test_router_centering_reaches_the_router_and_changes_only_the_router():

@@ -75,8 +75,9 @@ def default_tiling(model: torch.nn.Module) -> dict[str, int]:
     ``window_size[0]`` bases either side; beyond that the windowed and whole-sequence values agree
     (measured on a trained ldarnet-proxy: max |dp| 2e-5 past 1,024 bp from an edge, against 0.02-0.08
     and ~1% flipped boundaries within it). So the overlap is twice that reach, the window four times
-    the overlap (at least ``DEFAULT_WINDOW``), and the batch about ``TOKENS_PER_CALL`` bases.
-    Models without such a config (or with global attention) get ``FALLBACK_OVERLAP``.
+    the overlap (at least ``DEFAULT_WINDOW``), and the batch about ``TOKENS_PER_CALL`` bases. A router
+    centred over a moving span (``router_centering_span``) adds the span to the reach. Models without
+    such a config (with global attention, or centred over whole sequences) get ``FALLBACK_OVERLAP``.
     """
     own = getattr(model, "default_tiling", None)
     if callable(own):  # a model that knows its own reach (MergeDNA: its merge blocks, see tile_alignment)
@@ -86,6 +87,11 @@ def default_tiling(model: torch.nn.Module) -> dict[str, int]:
     if config is not None and hasattr(config, "levels") and config.n_stages:
         if any(kind in "tT" for kind in config.levels[0]["encoder"]) and config.window_size[0] > 0:
             reach = config.window_size[0]
+        if reach and getattr(config, "router_centering", False):
+            # the router's moving mean reads encoder outputs up to the span further; a whole-sequence
+            # mean (span 0) reaches everything, and no overlap makes tiles agree with whole sequences
+            span = getattr(config, "router_centering_span", 0)
+            reach = reach + span if span > 0 else None
     overlap = 2 * (reach + 1) if reach else FALLBACK_OVERLAP
     window = max(DEFAULT_WINDOW, 4 * overlap)
     return {"window": window, "overlap": overlap, "batch_size": max(1, TOKENS_PER_CALL // window)}

@@ -32,8 +32,10 @@ from run_variants import FASTA, VAL_RECORDS  # noqa: E402
 # the recipe the short runs in this folder support (README.md, "What to run long")
 # (session 4): centred router, both DNAChunker options; for the first 40 steps the model chunks at the
 # fixed stride N while the router learns its rate from the ratio loss alone, at 10x its level's LR
-RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "router_centering": True, "mask_protection": True,
-                 "masked_residual_gating": True}
+# The mean is a moving one over +-512 positions (half the 1,024-bp training window), so a base's boundary
+# does not depend on where extraction tiles are cut (config.router_centering_span).
+RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "router_centering": True, "router_centering_span": 512,
+                 "mask_protection": True, "masked_residual_gating": True}
 RECIPE_OPTIONS: dict = {"router_warmup_steps": 40, "router_isolation_steps": 40, "router_lr_multiplier": 10.0}
 
 
