@@ -57,8 +57,10 @@ def main(argv=None) -> int:
                     threads=None)
     else:
         # micro-batches of 8 x 1024 = 8k tokens, 4 accumulated (../shared/notes/cpu-calibration.md §2.3)
-        plan = dict(steps=1600, batch_size=32, grad_accum=4, bf16=False, device="cpu", checkpoint_every=25,
-                    threads=args.threads)
+        # under torchrun each of W processes takes 32 / W windows, still in micro-batches of 8
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        plan = dict(steps=1600, batch_size=32, grad_accum=max(1, 4 // world), bf16=False, device="cpu",
+                    checkpoint_every=25, threads=args.threads)
     out = Path(args.out)
     # relative paths: the run folder (run.json) names no machine's absolute paths; run from the repository root
     summary = pretrain(config=config, fasta=[os.path.relpath(f) for f in FASTA] + list(args.extra_fasta), out=out,
