@@ -126,3 +126,19 @@ def test_reliance_rows_and_verdict_read_a_record():
     assert "barely uses its chunk path" in barely and "beats" in barely
     relies = reliance_verdict(_record(0.65, 1.25))
     assert "relies on its chunk path" in relies and "does not beat" in relies
+
+
+def test_acceptance_checks_pass_and_fail_at_their_bars():
+    from ldarnet.training import acceptance_checks
+
+    record = {**_record(0.65, 1.33), "compression_unmasked": [3.7]}
+    checks = acceptance_checks(record, 4.0)
+    assert [c["passed"] for c in checks] == [True, True, True]
+    assert checks[1]["bar"].startswith("3.60 to 4.40")
+    # the shipped alpha = 1 proxy's numbers (reliance.json): beats both baselines, on rate, chunk path unused
+    shipped = {**_record(0.0087, 1.3356), "intact": 1.2640, "frequency_baseline": 1.3547, "compression_unmasked": [3.33]}
+    assert [c["passed"] for c in acceptance_checks(shipped, 4.0)] == [True, False, False]
+    # loss above the better baseline fails even when below the other; 3.6 is inside a 10% band, 3.59 is not
+    worse = {**_record(0.65, 1.29), "compression_unmasked": [3.59]}
+    assert [c["passed"] for c in acceptance_checks(worse, 4.0)] == [False, False, True]
+    assert acceptance_checks({**record, "compression_unmasked": [3.6]}, 4.0)[1]["passed"]

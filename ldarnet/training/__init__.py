@@ -2,7 +2,7 @@
 
 from .evaluate import evaluate_mlm, frequency_baseline_loss
 from .loop import TrainingDiverged, plan_batches, pretrain
-from .reliance import context_counts, evaluate_reliance, reliance_rows, reliance_verdict
+from .reliance import acceptance_checks, context_counts, evaluate_reliance, reliance_rows, reliance_verdict
 from .optim import build_optimizer, build_param_groups, set_learning_rate, stage_lr_multipliers, wsd_factor
 from .state import latest_valid_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint
 
@@ -11,4 +11,5 @@ __all__ = [
     "build_optimizer", "build_param_groups", "set_learning_rate", "stage_lr_multipliers", "wsd_factor",
     "save_checkpoint", "load_checkpoint", "latest_valid_checkpoint", "verify_checkpoint",
     "evaluate_mlm", "frequency_baseline_loss", "evaluate_reliance", "context_counts", "reliance_rows", "reliance_verdict",
+    "acceptance_checks",
 ]

@@ -218,3 +218,31 @@ def reliance_verdict(record: dict, *, min_cost: float = 0.05) -> str:
     parts.append(f"the intact model {'beats' if margin > 0 else 'does not beat'} the +-{CONTEXT} context-count "
                  f"baseline ({record['intact']:.4f} vs {record['context_baseline']:.4f} nats)")
     return "; ".join(parts) + "."
+
+
+def acceptance_checks(record: dict, target_ratio: float, *, ratio_tolerance: float = 0.10,
+                      min_cost: float = 0.05) -> list[dict]:
+    """Whether a pretrained model meets issue 11's bar for shipping, from one :func:`evaluate_reliance` record.
+
+    Three checks on the held-out windows: the intact MLM loss is below both baselines; the router's own
+    rate on unmasked windows (``compression_unmasked``, stage 0) is within ``ratio_tolerance`` of
+    ``target_ratio``; zeroing the chunk path (stage 0) costs at least ``min_cost`` nats.
+
+    Returns
+    -------
+    list of dict
+        One per check: ``check`` (text), ``value`` (the measured number), ``bar`` (text), ``passed`` (bool).
+    """
+    baseline = min(record["frequency_baseline"], record["context_baseline"])
+    rate, cost = record["compression_unmasked"][0], record["stages"][0]["chunk_path_cost"]
+    low, high = target_ratio * (1 - ratio_tolerance), target_ratio * (1 + ratio_tolerance)
+    return [
+        {"check": "held-out MLM loss (nats per masked base)", "value": record["intact"],
+         "bar": f"< {baseline:.4f} (the better of the frequency and +-{CONTEXT} context baselines)",
+         "passed": record["intact"] < baseline},
+        {"check": "router's own compression on unmasked held-out windows", "value": rate,
+         "bar": f"{low:.2f} to {high:.2f} (within {ratio_tolerance:.0%} of N = {target_ratio:g})",
+         "passed": low <= rate <= high},
+        {"check": "cost of zeroing the chunk path (nats)", "value": cost, "bar": f">= {min_cost}",
+         "passed": cost >= min_cost},
+    ]
