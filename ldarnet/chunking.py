@@ -70,8 +70,11 @@ class Router(nn.Module):
                 self.k_proj.weight.copy_(torch.eye(d_model))
             self.q_proj.weight._no_reinit = self.k_proj.weight._no_reinit = True
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """h (B, L, d), mask (B, L) bool -> p (B, L) float32 (0 at pads), b (B, L) bool (False at pads)."""
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, detach_params: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (B, L, d), mask (B, L) bool -> p (B, L) float32 (0 at pads), b (B, L) bool (False at pads).
+
+        ``detach_params``: the same values, with no gradient to the router's own projections (h keeps its).
+        """
         b, length, _ = h.shape
         t = torch.arange(length, device=h.device)
         if self.kind == "learned":
@@ -79,7 +82,10 @@ class Router(nn.Module):
             # and make a bf16-trained model's boundaries differ from its fp32 extraction
             with torch.autocast(device_type=h.device.type, enabled=False):
                 hf = center_over_positions(h.float(), mask, self.center_span) if self.center else h.float()
-                q, k = self.q_proj(hf), self.k_proj(hf)  # no bias: centring h centres q and k
+                if detach_params:
+                    q, k = F.linear(hf, self.q_proj.weight.detach()), F.linear(hf, self.k_proj.weight.detach())
+                else:
+                    q, k = self.q_proj(hf), self.k_proj(hf)  # no bias: centring h centres q and k
             if kernels.use_kernels(q):  # cosines, p and decisions fused (ldarnet/kernels/router.py)
                 fused = kernels.router_probs(q, k, mask)
                 return fused.p, fused.boundary

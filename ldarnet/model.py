@@ -39,6 +39,9 @@ class Stage(nn.Module):
         # training switch (not config): the router learns from the ratio loss alone; the MLM loss sees p
         # detached (pretrain's router_isolation_steps)
         self.isolate_router = False
+        # training switch (not config): the router's projections learn from the ratio loss alone, while the
+        # MLM loss still reaches the encoder through p (pretrain's router_params_isolation_steps)
+        self.isolate_router_params = False
         self.inner = Stage(config, level + 1)
         self.decoder = Isotropic(spec["decoder"], config, level)
         # zero-initialised skip from the encoder output, kept in fp32 (H-Net)
@@ -80,6 +83,8 @@ class Stage(nn.Module):
             ratio_terms.append(ratio_loss(p, own, free, self.router.target_ratio))
         if self.isolate_router:
             p = p.detach()
+        elif self.isolate_router_params and torch.is_grad_enabled():
+            p = self._p_for_mlm(h, mask, masked)
         chunks, order, chunk_mask = chunk(h, boundary)
         inner_masked = torch.gather(masked, 1, order) & chunk_mask
         inner = self.inner(self._widen(chunks, chunk_mask), chunk_mask, out.lengths, boundaries, ratio_terms,
@@ -90,6 +95,14 @@ class Stage(nn.Module):
             skip = skip * (~masked).unsqueeze(-1).to(skip.dtype)
         h = up * confidence_ste(p, boundary).unsqueeze(-1).to(up.dtype) + skip
         return self.decoder(h, mask, lengths)
+
+    def _p_for_mlm(self, h: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """p again, with the router's projections detached: the MLM loss moves boundaries only through the
+        encoder, so the projections answer to the ratio loss alone and can hold the rate at any α."""
+        p, boundary = self.router(h, mask, detach_params=True)
+        if self.mask_protection:
+            p = protect_masked(p, boundary, masked, mask)[0]
+        return p
 
     def boundaries_only(self, h, mask, lengths, boundaries: list[BoundaryOutput], masked: torch.Tensor) -> None:
         if self.is_backbone:

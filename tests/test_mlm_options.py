@@ -207,3 +207,31 @@ def test_router_isolation_leaves_the_router_only_the_ratio_loss_gradient():
     out = model(ids, labels=labels)
     (g_mlm,) = torch.autograd.grad(out.mlm_loss, q)
     assert g_mlm.abs().sum() > 0
+
+
+def test_router_params_isolation_keeps_mlm_off_the_projections_but_not_off_the_encoder():
+    ids = masked_batch()
+    labels = torch.full_like(ids, -100)
+    labels[ids == MASK_ID] = encode("A")[0]
+    model = tiny(router_centering=True, masked_residual_gating=True).train()
+    stage = stage_modules(model)[0]
+    q = stage.router.q_proj.weight
+    enc = next(p for n, p in stage.encoder.named_parameters() if p.dim() == 2)
+
+    def grads(**switches):
+        stage.isolate_router, stage.isolate_router_params = switches.get("all", False), switches.get("params", False)
+        out = model(ids, labels=labels)
+        (g_q_mlm,) = torch.autograd.grad(out.mlm_loss, q, allow_unused=True, retain_graph=True)
+        (g_q,) = torch.autograd.grad(out.loss, q, retain_graph=True)
+        (g_q_ratio,) = torch.autograd.grad(model.config.ratio_loss_weight * out.ratio_loss, q, retain_graph=True)
+        (g_enc_mlm,) = torch.autograd.grad(out.mlm_loss, enc)
+        return g_q_mlm, g_q, g_q_ratio, g_enc_mlm
+
+    g_q_mlm, g_q, g_q_ratio, g_enc_params = grads(params=True)
+    assert g_q_mlm is None or g_q_mlm.abs().sum() == 0  # the projections hear only the ratio loss
+    assert torch.allclose(g_q, g_q_ratio, rtol=1e-5, atol=1e-9) and g_q_ratio.abs().sum() > 0
+    *_, g_enc_all = grads(all=True)  # p detached for everything: the encoder loses the MLM path through p
+    *_, g_enc_coupled = grads()  # the paper's coupling
+    assert torch.allclose(g_enc_params, g_enc_coupled, rtol=1e-5, atol=1e-8)  # the encoder still hears it
+    assert not torch.allclose(g_enc_params, g_enc_all, rtol=1e-3, atol=1e-8)
+    stage.isolate_router_params = False

@@ -142,3 +142,18 @@ def test_acceptance_checks_pass_and_fail_at_their_bars():
     worse = {**_record(0.65, 1.29), "compression_unmasked": [3.59]}
     assert [c["passed"] for c in acceptance_checks(worse, 4.0)] == [False, False, True]
     assert acceptance_checks({**record, "compression_unmasked": [3.6]}, 4.0)[1]["passed"]
+
+
+def test_own_rate_is_the_routers_during_a_stride_warm_up(corpus):
+    from ldarnet.training.reliance import stage_modules
+
+    torch.manual_seed(0)
+    model = LDARNet(LDARNetConfig.preset("ldarnet-tiny")).eval()
+    plain = evaluate_reliance(model, corpus, windows=4, batch_size=2, context_windows=8)
+    stage = stage_modules(model)[0]
+    stage.stride_warmup = True  # the model chunks at stride 4; its router still decides something else
+    striding = evaluate_reliance(model, corpus, windows=4, batch_size=2, context_windows=8)
+    assert striding["compression_unmasked"] == pytest.approx(plain["compression_unmasked"])
+    assert plain["compression_unmasked"][0] != pytest.approx(4.0, abs=0.05)  # so the check above can fail
+    assert striding["intact"] != pytest.approx(plain["intact"], rel=1e-9)  # the losses are the striding model's
+    assert stage.stride_warmup  # and the switch is left as it was

@@ -76,6 +76,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="chunk at a fixed stride N for the first S steps (the router still learns from the ratio loss)")
     r.add_argument("--router-isolation-steps", type=int, default=0, metavar="S",
                    help="the MLM loss sees the routers' p detached for the first S steps (routers learn from the ratio loss only)")
+    r.add_argument("--router-params-isolation-steps", type=int, default=0, metavar="S",
+                   help="for the first S steps the routers' own projections learn from the ratio loss only; the MLM "
+                        "loss still reaches the encoders through p")
     p.set_defaults(func=run)
     return p
 
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
             max_minutes=args.max_minutes, progress=not args.no_progress, threads=args.threads,
             reliance_every=args.reliance_every, reliance_windows=args.reliance_windows,
             router_lr_multiplier=args.router_lr_multiplier, router_warmup_steps=args.router_warmup_steps,
-            router_isolation_steps=args.router_isolation_steps)
+            router_isolation_steps=args.router_isolation_steps,
+            router_params_isolation_steps=args.router_params_isolation_steps)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

@@ -84,7 +84,7 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
              keep_checkpoints: int = 3, max_minutes: float | None = None, progress: bool = True,
              threads: int | None = None, reliance_every: int = 0, reliance_windows: int = 16,
              router_lr_multiplier: float | None = None, router_warmup_steps: int = 0,
-             router_isolation_steps: int = 0) -> dict:
+             router_isolation_steps: int = 0, router_params_isolation_steps: int = 0) -> dict:
     """Pretrain an LDARNet; see the module doc for the run folder. Returns a summary dict.
 
     Each line of ``metrics.jsonl`` holds ``step`` (optimiser steps done), ``tokens`` (bases seen, all
@@ -99,7 +99,10 @@ def pretrain(*, config: str | LDARNetConfig, fasta: list[str], out: str | os.Pat
     ``router_warmup_steps`` chunks at a fixed stride N for the first steps while the routers still
     learn from the ratio loss on their own decisions (both are α = 0.03 collapse remedies to try);
     ``router_isolation_steps`` detaches p from the MLM loss for the first steps, so the routers learn
-    from the ratio loss alone (AdamW scales that gradient up whatever α is).
+    from the ratio loss alone (AdamW scales that gradient up whatever α is);
+    ``router_params_isolation_steps`` keeps the MLM gradient off the routers' own projections for the
+    first steps while it still reaches the encoders through p: the ratio loss sets how many boundaries
+    there are, the MLM loss (through the encoder's features) where they go.
 
     Raises
     ------
@@ -127,7 +130,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {a[name]!r}")
     if not a["lr"] > 0 or not math.isfinite(a["lr"]):
         raise ValueError(f"--lr {a['lr']} must be a positive number")
-    for name in ("reliance_every", "router_warmup_steps", "router_isolation_steps"):
+    for name in ("reliance_every", "router_warmup_steps", "router_isolation_steps", "router_params_isolation_steps"):
         if not isinstance(a[name], int) or a[name] < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a whole number >= 0, got {a[name]!r}")
     mult = a["router_lr_multiplier"]
@@ -138,8 +141,9 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
                                   "lr", "weight_decay", "grad_accum", "bf16", "max_n_fraction", "val_records",
                                   "val_regions", "val_windows", "rc_prob", "mask_prob", "keep_checkpoints",
                                   "reliance_every", "reliance_windows", "router_lr_multiplier", "router_warmup_steps")}
-    if a["router_isolation_steps"]:  # recorded only when used: older run folders resume unchanged
-        run_args["router_isolation_steps"] = a["router_isolation_steps"]
+    for name in ("router_isolation_steps", "router_params_isolation_steps"):
+        if a[name]:  # recorded only when used: older run folders resume unchanged
+            run_args[name] = a[name]
     run_args.update(config=cfg.to_dict(), fasta=[str(f) for f in a["fasta"]], val_records=list(a["val_records"]),
                     world_size=info.world_size, micro_batch=micro, grad_accum=accum)
     _check_run_folder(out, run_args, a["resume"], info)
@@ -191,6 +195,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
             for stage in (stage_modules(model) if not merge else []):
                 stage.stride_warmup = step < a["router_warmup_steps"]
                 stage.isolate_router = step < a["router_isolation_steps"]
+                stage.isolate_router_params = step < a["router_params_isolation_steps"]
             stats = torch.zeros(3 + cfg.n_stages + 1, dtype=torch.float64)
             for m in range(accum):
                 first = step * batch_size + info.rank * per_rank + m * micro
@@ -254,7 +259,7 @@ def _pretrain(info: D.DistInfo, a: dict) -> dict:
         summary["model_sha256"] = checkpoint_sha256(out)  # content identity of the final weights + config
         if corpus.has_validation and a["val_windows"] > 0:
             for stage in (stage_modules(model) if not merge else []):
-                stage.stride_warmup = stage.isolate_router = False
+                stage.stride_warmup = stage.isolate_router = stage.isolate_router_params = False
             summary["eval"] = evaluate_mlm(model, corpus, windows=a["val_windows"], batch_size=micro,
                                            device=info.device, bf16=a["bf16"], reliance=not merge,
                                            context_table=context_table)

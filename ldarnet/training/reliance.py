@@ -153,7 +153,7 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
         ``frequency_baseline``, ``context_baseline`` (table from ``context_windows`` training windows
         unless ``context_table`` is given), ``masked_tokens``, ``windows``, ``compression`` (per stage,
         on the masked inputs) and ``compression_unmasked`` (per stage, on the same windows with every
-        target restored: the router's own rate, free of forced [MASK] boundaries).
+        target restored: the router's own rate, free of forced [MASK] boundaries and of a stride warm-up).
     """
     if not corpus.has_validation:
         raise ValueError("the corpus has no held-out data to evaluate path reliance on")
@@ -175,11 +175,19 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
                            "chunk_path_cost": chunk_zeroed - intact, "skip_cost": skip_zeroed - intact})
         unmasked = torch.from_numpy(_original(np_inputs, np_labels))
         free = [float(unmasked.numel())] + [0.0] * len(stages)
-        for i in range(0, windows, batch_size):
-            with autocast or contextlib.nullcontext():
-                found = model.extract_boundaries(unmasked[i:i + batch_size].to(device))
-            for s, b in enumerate(found):
-                free[s + 1] += float(b.lengths.sum())
+        # the routers' own decisions, also during a stride warm-up (whose fixed stride the model uses)
+        striding = [stage.stride_warmup for stage in stage_modules(model)]
+        for stage in stage_modules(model):
+            stage.stride_warmup = False
+        try:
+            for i in range(0, windows, batch_size):
+                with autocast or contextlib.nullcontext():
+                    found = model.extract_boundaries(unmasked[i:i + batch_size].to(device))
+                for s, b in enumerate(found):
+                    free[s + 1] += float(b.lengths.sum())
+        finally:
+            for stage, was in zip(stage_modules(model), striding):
+                stage.stride_warmup = was
     table = context_table if context_table is not None else corpus_context_counts(corpus, context_windows)
     ctx_total, ctx_n = context_baseline_loss(table, np_inputs, np_labels)
     freq_loss = frequency_baseline_loss(np.bincount(np_labels[np_labels >= 0] - A_ID, minlength=4)[:4])

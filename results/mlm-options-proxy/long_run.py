@@ -30,13 +30,16 @@ sys.path.insert(0, str(HERE.parents[1]))
 from run_variants import FASTA, VAL_RECORDS  # noqa: E402
 
 # the recipe the short runs in this folder support (README.md, "What to run long")
-# (session 4): centred router, both DNAChunker options; for the first 40 steps the model chunks at the
-# fixed stride N while the router learns its rate from the ratio loss alone, at 10x its level's LR
-# The mean is a moving one over +-512 positions (half the 1,024-bp training window), so a base's boundary
-# does not depend on where extraction tiles are cut (config.router_centering_span).
+# (session 4): centred router over a moving +-512-position span (half the 1,024-bp training window, so a
+# base's boundary does not depend on where extraction tiles are cut: config.router_centering_span), both
+# DNAChunker options. For the first 80 steps the model chunks at the fixed stride N and the router learns
+# its rate from the ratio loss alone; for the whole run the router's own projections (at 10x their level's
+# LR) hear only the ratio loss, while the MLM loss reaches the encoder through p: the ratio loss sets how
+# many boundaries there are, the MLM loss where they go (README.md, "Session 4").
 RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "router_centering": True, "router_centering_span": 512,
                  "mask_protection": True, "masked_residual_gating": True}
-RECIPE_OPTIONS: dict = {"router_warmup_steps": 40, "router_isolation_steps": 40, "router_lr_multiplier": 10.0}
+RECIPE_OPTIONS: dict = {"router_warmup_steps": 80, "router_isolation_steps": 80, "router_params_isolation_steps": 1600,
+                        "router_lr_multiplier": 10.0}
 
 
 def main(argv=None) -> int:
