@@ -38,8 +38,8 @@ from run_variants import FASTA, VAL_RECORDS  # noqa: E402
 # many boundaries there are, the MLM loss where they go (README.md, "Session 4").
 RECIPE_FIELDS = {"ratio_loss_weight": 0.03, "router_centering": True, "router_centering_span": 512,
                  "mask_protection": True, "masked_residual_gating": True}
-RECIPE_OPTIONS: dict = {"router_warmup_steps": 80, "router_isolation_steps": 80, "router_params_isolation_steps": 1600,
-                        "router_lr_multiplier": 10.0}
+RECIPE_OPTIONS: dict = {"router_warmup_steps": 80, "router_isolation_steps": 80, "router_lr_multiplier": 10.0}
+# plus router_params_isolation_steps = the run's step count (main)
 
 
 def main(argv=None) -> int:
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
     summary = pretrain(config=config, fasta=[os.path.relpath(f) for f in FASTA] + list(args.extra_fasta), out=out,
                        seq_len=1024, seed=0, lr=5e-4, val_records=VAL_RECORDS, val_windows=64,
                        reliance_every=25, reliance_windows=16, keep_checkpoints=2, max_minutes=args.minutes,
-                       resume=(out / "run.json").exists(), progress=True, **plan, **RECIPE_OPTIONS)
+                       resume=(out / "run.json").exists(), progress=True, **plan, **RECIPE_OPTIONS,
+                       router_params_isolation_steps=plan["steps"])
     state = "stopped (resume with the same command)" if summary["stopped_early"] else "finished"
     print(f"{state}: {summary['steps_done']}/{summary['steps_planned']} steps, {summary['tokens']:,} tokens",
           file=sys.stderr)
