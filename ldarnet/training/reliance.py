@@ -176,8 +176,9 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
         unmasked = torch.from_numpy(_original(np_inputs, np_labels))
         free = [float(unmasked.numel())] + [0.0] * len(stages)
         # the routers' own decisions, also during a stride warm-up (whose fixed stride the model uses)
-        striding = [stage.stride_warmup for stage in stage_modules(model)]
-        for stage in stage_modules(model):
+        routed = stage_modules(model)
+        striding = [stage.stride_warmup for stage in routed]
+        for stage in routed:
             stage.stride_warmup = False
         try:
             for i in range(0, windows, batch_size):
@@ -186,7 +187,7 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
                 for s, b in enumerate(found):
                     free[s + 1] += float(b.lengths.sum())
         finally:
-            for stage, was in zip(stage_modules(model), striding):
+            for stage, was in zip(routed, striding):
                 stage.stride_warmup = was
     table = context_table if context_table is not None else corpus_context_counts(corpus, context_windows)
     ctx_total, ctx_n = context_baseline_loss(table, np_inputs, np_labels)
