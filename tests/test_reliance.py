@@ -12,7 +12,7 @@ from ldarnet import LDARNet, LDARNetConfig
 from ldarnet.data import WindowCorpus
 from ldarnet.training import evaluate_mlm, pretrain
 from ldarnet.training.reliance import (context_baseline_loss, context_counts, evaluate_reliance, masked_lm_loss,
-                                       stage_modules)
+                                       reliance_rows, stage_modules)
 from ldarnet.vocab import A_ID, G_ID, MASK_ID, T_ID, encode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,3 +157,18 @@ def test_own_rate_is_the_routers_during_a_stride_warm_up(corpus):
     assert plain["compression_unmasked"][0] != pytest.approx(4.0, abs=0.05)  # so the check above can fail
     assert striding["intact"] != pytest.approx(plain["intact"], rel=1e-9)  # the losses are the striding model's
     assert stage.stride_warmup  # and the switch is left as it was
+
+
+def test_stride_boundaries_cost_nothing_where_the_router_already_strides(corpus):
+    torch.manual_seed(0)
+    fixed = LDARNet(LDARNetConfig.preset("ldarnet-tiny", router="fixed")).eval()
+    result = evaluate_reliance(fixed, corpus, windows=4, batch_size=2, context_windows=8)
+    assert result["stages"][0]["stride_cost"] == pytest.approx(0.0, abs=1e-7)  # same boundaries, same p
+    torch.manual_seed(0)
+    learned = LDARNet(LDARNetConfig.preset("ldarnet-tiny")).eval()
+    result = evaluate_reliance(learned, corpus, windows=4, batch_size=2, context_windows=8)
+    stage = result["stages"][0]
+    assert stage["stride_cost"] != pytest.approx(0.0, abs=1e-6)  # the learned router's boundaries are not a stride
+    assert stage["stride_cost"] == pytest.approx(stage["stride_boundaries"] - result["intact"])
+    assert not stage_modules(learned)[0].stride_warmup  # the switch is restored
+    assert [r["what"] for r in reliance_rows(result)][3] == "stage 0: boundaries at a fixed stride N"

@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         if rel:
             text += "; zeroing the chunk path costs " + ", ".join(
                 f"{s['chunk_path_cost']:+.4f}" for s in rel["stages"]) + " nats, the skip " + ", ".join(
-                f"{s['skip_cost']:+.4f}" for s in rel["stages"]) + f" (context baseline {rel['context_baseline']:.4f})"
+                f"{s['skip_cost']:+.4f}" for s in rel["stages"]) + ", boundaries at a fixed stride " + ", ".join(
+                f"{s['stride_cost']:+.4f}" for s in rel["stages"]) + f" (context baseline {rel['context_baseline']:.4f})"
     print(text, file=sys.stderr)
     return 0

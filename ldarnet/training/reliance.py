@@ -5,7 +5,12 @@ one term and re-measuring the held-out MLM loss says how much the model relies o
 
 - ``chunk_path_zeroed``: the stage's inner network returns zeros, so the dechunked (chunk/backbone)
   path is 0 and the decoder sees only the skip;
-- ``skip_zeroed``: ``residual_proj`` returns zeros, so the decoder sees only the chunk path.
+- ``skip_zeroed``: ``residual_proj`` returns zeros, so the decoder sees only the chunk path;
+- ``stride_boundaries``: the stage chunks at a fixed stride of its target ratio N instead of where its
+  router puts boundaries (the router's p still weighs the dechunker's smoothing, as in a stride
+  warm-up). Zeroing the chunk path asks whether the model uses its chunks at all; this asks whether it
+  uses *where* they start. With ``masked_residual_gating`` a masked base is predicted through the chunk
+  path by construction, so the chunk-path cost alone cannot tell a learned placement from any other.
 
 Two baselines that use no model put the numbers on a scale:
 
@@ -139,6 +144,16 @@ def masked_lm_loss(model, batches, ablate: tuple[str, int] | None = None, autoca
     return total, n, chunks
 
 
+def _stride_loss(model, s: int, batches, autocast) -> float:
+    """Summed MLM loss with stage ``s`` chunking at the fixed stride N (its switch restored afterwards)."""
+    stage = stage_modules(model)[s]
+    was, stage.stride_warmup = stage.stride_warmup, True
+    try:
+        return masked_lm_loss(model, batches, None, autocast)[0]
+    finally:
+        stage.stride_warmup = was
+
+
 @torch.no_grad()
 def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: int = 4,
                       device: torch.device | str = "cpu", bf16: bool = False,
@@ -149,7 +164,8 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
     -------
     dict
         ``intact`` (nats per masked base), ``stages`` (one dict per stage: ``chunk_path_zeroed``,
-        ``skip_zeroed`` and their costs over intact, ``chunk_path_cost`` and ``skip_cost``),
+        ``skip_zeroed``, ``stride_boundaries`` and their costs over intact, ``chunk_path_cost``,
+        ``skip_cost`` and ``stride_cost``),
         ``frequency_baseline``, ``context_baseline`` (table from ``context_windows`` training windows
         unless ``context_table`` is given), ``masked_tokens``, ``windows``, ``compression`` (per stage,
         on the masked inputs) and ``compression_unmasked`` (per stage, on the same windows with every
@@ -171,8 +187,10 @@ def evaluate_reliance(model, corpus: WindowCorpus, *, windows: int, batch_size: 
         for s in range(len(stage_modules(model))):
             chunk_zeroed = masked_lm_loss(model, batches, ("chunk", s), autocast)[0] / n
             skip_zeroed = masked_lm_loss(model, batches, ("skip", s), autocast)[0] / n
+            stride = _stride_loss(model, s, batches, autocast) / n
             stages.append({"chunk_path_zeroed": chunk_zeroed, "skip_zeroed": skip_zeroed,
-                           "chunk_path_cost": chunk_zeroed - intact, "skip_cost": skip_zeroed - intact})
+                           "chunk_path_cost": chunk_zeroed - intact, "skip_cost": skip_zeroed - intact,
+                           "stride_boundaries": stride, "stride_cost": stride - intact})
         unmasked = torch.from_numpy(_original(np_inputs, np_labels))
         free = [float(unmasked.numel())] + [0.0] * len(stages)
         # the routers' own decisions, also during a stride warm-up (whose fixed stride the model uses)
@@ -205,6 +223,9 @@ def reliance_rows(record: dict) -> list[dict]:
     for s, stage in enumerate(record["stages"]):
         rows.append({"what": f"stage {s}: chunk path zeroed", "loss": stage["chunk_path_zeroed"], "vs_intact": stage["chunk_path_cost"]})
         rows.append({"what": f"stage {s}: skip zeroed", "loss": stage["skip_zeroed"], "vs_intact": stage["skip_cost"]})
+        if "stride_boundaries" in stage:  # records written before this ablation existed lack it
+            rows.append({"what": f"stage {s}: boundaries at a fixed stride N", "loss": stage["stride_boundaries"],
+                         "vs_intact": stage["stride_cost"]})
     rows.append({"what": "base-frequency baseline (no model)", "loss": record["frequency_baseline"],
                  "vs_intact": record["frequency_baseline"] - intact})
     rows.append({"what": f"+-{CONTEXT} context-count baseline (no model)", "loss": record["context_baseline"],
