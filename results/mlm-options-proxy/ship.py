@@ -39,19 +39,16 @@ HELD = [("center-on-on-stride8-isoall-lr10", "stride for 8 steps, p detached fro
                                                      "projections isolated throughout")]
 
 
-def _card_module():
-    """``card.py`` beside this script (the card's text), imported by path: results/ is not a package."""
-    spec = importlib.util.spec_from_file_location("ship_card", HERE / "card.py")
+def _module(path: Path):
+    """A script beside the checkpoint or this one, imported by path (neither folder is a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def _measure(folder: Path, windows: int) -> dict:
-    spec = importlib.util.spec_from_file_location("measure_reliance", DEST / "measure_reliance.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.measure(folder, folder / "run.json", windows)
+    result = _module(DEST / "measure_reliance.py").measure(folder, folder / "run.json", windows)
     result["command"] = f"python checkpoints/{DEST.name}/measure_reliance.py --windows {windows}"
     return result
 
@@ -102,7 +99,7 @@ def main(argv=None) -> int:
     p.add_argument("--allow-unfinished", action="store_true", help="a run stopped early (dry runs only)")
     p.add_argument("--ship-failing", action="store_true", help="ship even if a shipping check fails")
     args = p.parse_args(argv)
-    dest, card = Path(args.dest).resolve(), _card_module()
+    dest, card = Path(args.dest).resolve(), _module(HERE / "card.py")  # the card's text
     if args.card_only:
         previous = sorted((dest / "history").glob("*/run.json"))
         if not previous:
