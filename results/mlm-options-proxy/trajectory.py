@@ -2,7 +2,8 @@
 
 Per logged reliance step: training compression (masked inputs, forced boundaries included), the
 router's own compression (held-out windows with every target restored), held-out MLM loss on those
-windows beside its two baselines, and the cost of zeroing the chunk path and the skip. Below it, the
+windows beside its two baselines, the cost of zeroing the chunk path and the skip, and of moving the
+boundaries to a fixed stride N (records from session 5 on). Below it, the
 shipping checks (``ldarnet.training.acceptance_checks``) on the last logged record, and training
 compression at every step.
 
@@ -41,8 +42,9 @@ def main(argv=None) -> int:
               f"router LR x{run.get('router_lr_multiplier') or 1:g}")
         print()
         print("| step | LR | training compression | router's own compression (held-out, unmasked) | within 25% of 4 "
-              "| held-out MLM | frequency / context baseline | chunk path zeroed (cost) | skip zeroed (cost) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "| held-out MLM | frequency / context baseline | chunk path zeroed (cost) | skip zeroed (cost) "
+              "| boundaries at stride N (cost) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         last = None
         for x in lines:
             if "reliance" not in x:
@@ -52,7 +54,9 @@ def main(argv=None) -> int:
             print(f"| {x['step']} | {x['lr']:.2e} | {x['compression'][0]:.2f} | {own:.2f} | "
                   f"{'yes' if within(own) else 'no'} | {r['intact']:.4f} | {r['frequency_baseline']:.4f} / "
                   f"{r['context_baseline']:.4f} | {s['chunk_path_zeroed']:.4f} "
-                  f"({s['chunk_path_cost']:+.4f}) | {s['skip_zeroed']:.4f} ({s['skip_cost']:+.4f}) |")
+                  f"({s['chunk_path_cost']:+.4f}) | {s['skip_zeroed']:.4f} ({s['skip_cost']:+.4f}) | "
+                  # records logged before the stride ablation existed (session 5) lack it
+                  + (f"{s['stride_boundaries']:.4f} ({s['stride_cost']:+.4f}) |" if "stride_cost" in s else "– |"))
         print()
         if last is not None:
             from ldarnet.training import acceptance_checks
