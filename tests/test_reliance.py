@@ -125,7 +125,12 @@ def test_reliance_rows_and_verdict_read_a_record():
     barely = reliance_verdict(_record(0.002, 1.33))
     assert "barely uses its chunk path" in barely and "beats" in barely
     relies = reliance_verdict(_record(0.65, 1.25))
-    assert "relies on its chunk path" in relies and "does not beat" in relies
+    assert "relies on its chunk path" in relies and "does not beat" in relies and "stride" not in relies
+    placed = _record(0.65, 1.25)
+    placed["stages"][0]["stride_cost"] = 0.0004
+    assert "but not on where its boundaries are (a fixed stride costs +0.0004)" in reliance_verdict(placed)
+    placed["stages"][0]["stride_cost"] = 0.08
+    assert "and on where its boundaries are" in reliance_verdict(placed)
 
 
 def test_acceptance_checks_pass_and_fail_at_their_bars():

@@ -234,13 +234,19 @@ def reliance_rows(record: dict) -> list[dict]:
 
 
 def reliance_verdict(record: dict, *, min_cost: float = 0.05) -> str:
-    """One sentence per stage: does the model use its chunk path (zeroing it costs >= ``min_cost`` nats)?
-    And does the intact model beat the context-count baseline?"""
+    """One sentence per stage: does the model use its chunk path (zeroing it costs >= ``min_cost`` nats),
+    and, where the record has the stride ablation, where its boundaries are (same bar)? And does the
+    intact model beat the context-count baseline?"""
     parts = []
     for s, stage in enumerate(record["stages"]):
         cost, skip = stage["chunk_path_cost"], stage["skip_cost"]
         if cost >= min_cost:
-            parts.append(f"stage {s}: the model relies on its chunk path (zeroing it costs {cost:+.3f} nats; the skip {skip:+.3f})")
+            text = f"stage {s}: the model relies on its chunk path (zeroing it costs {cost:+.3f} nats; the skip {skip:+.3f})"
+            stride = stage.get("stride_cost")  # absent from records written before the stride ablation
+            if stride is not None:
+                text += (f", and on where its boundaries are (a fixed stride costs {stride:+.3f})" if stride >= min_cost
+                         else f", but not on where its boundaries are (a fixed stride costs {stride:+.4f})")
+            parts.append(text)
         else:
             parts.append(f"stage {s}: the model barely uses its chunk path (zeroing it costs {cost:+.4f} nats, under "
                          f"{min_cost}; zeroing the skip costs {skip:+.3f}): its boundaries carry little of what it predicts")
