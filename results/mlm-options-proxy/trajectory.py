@@ -31,7 +31,9 @@ def main(argv=None) -> int:
         folder = Path(name) if Path(name).is_absolute() else HERE / name
         lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
         run = json.loads((folder / "run.json").read_text())
-        done = (folder / "eval.json").exists()
+        # eval.json is also written when a sitting stops early; run_summary.json says which
+        summary = folder / "run_summary.json"
+        done = summary.exists() and not json.loads(summary.read_text())["stopped_early"]
         print(f"### `{folder.name}`: {len(lines)} of {run['steps']} steps ({'finished' if done else 'not finished'}), "
               f"batch {run['batch_size']} x {run['seq_len']} bp, α = {run['config']['ratio_loss_weight']:g}, "
               f"router_centering = {run['config'].get('router_centering', False)} "
