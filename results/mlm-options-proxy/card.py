@@ -135,6 +135,7 @@ def write_card(folder: Path, results: Path, failed, held, previous: Path, previo
     per_file = "; ".join(f"`{Path(f).parent.name}/{Path(f).name}`: MLM {v['mlm_loss']:.4f} vs frequency "
                          f"{v['baseline_loss']:.4f} ({v['masked_tokens']:,} masked bases)" for f, v in ev["per_file"].items())
     last = log[-10:]
+    weights = "equal weights" if len(set(run["weights"] or [1])) == 1 else f"weights {run['weights']}"
     text = f"""# ldarnet-proxy-multispecies
 
 An `ldarnet-proxy` LDARNet ({summary['parameters']:,} parameters, layout `{cfg['arch_layout']}`, d_model
@@ -179,7 +180,7 @@ chunk path zeroed {ev['reliance']['stages'][0]['chunk_path_cost']:+.3f} nats.
   chunk (mean of the last {len(last)} steps). Extraction on unmasked DNA uses the router's own decisions
   (rate {rel['compression_unmasked'][0]:.2f} here).
 - It is small and short-trained: {summary['tokens']:,} tokens against the 2.56B of the paper's proxy
-  ablations, three genomes, one CPU. It is not the paper's 110M model and not converged.
+  ablations, {len(run['fasta'])} genome files, one CPU. It is not the paper's 110M model and not converged.
 - Its held-out set is the record {held_out} only ({per_file}). Every other region of the
   training genomes, including the Arabidopsis and C. elegans slices in `data/`, was in its training
   distribution.
@@ -203,7 +204,7 @@ level's learning rate; its projections isolated from the MLM loss throughout. Al
 
 | | |
 |---|---|
-| FASTA (workspace `shared/data`; see its README) | {', '.join(f'`{Path(f).parent.name}/{Path(f).name}`' for f in run['fasta'])}, equal weights |
+| FASTA (workspace `shared/data`; see its README) | {', '.join(f'`{Path(f).parent.name}/{Path(f).name}`' for f in run['fasta'])}, {weights} |
 | windows | {run['seq_len']} bp at random positions, ≤ {run['max_n_fraction']:.0%} N, reverse complement p = {run['rc_prob']}, {run['mask_prob']:.0%} of bases masked (80/10/10) |
 | held out | record(s) {', '.join(run['val_records'])} (whole) |
 | batch | {run['batch_size']} × {run['seq_len']} bp per step ({summary['micro_batch']} per micro-batch, {summary['grad_accum']} accumulated) |
