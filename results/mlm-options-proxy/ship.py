@@ -116,12 +116,14 @@ def main(argv=None) -> int:
     if (dest / "model.safetensors").exists() and \
             (dest / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes():
         raise SystemExit(f"error: {dest} already holds this run's weights; nothing to ship")
+    if not (dest / "run.json").exists():
+        raise SystemExit(f"error: {dest} holds no shipped model (run.json) to replace")
+    if (dest / "history" / archive_name(dest)).exists():
+        raise SystemExit(f"error: {dest / 'history' / archive_name(dest)} already exists; the folder was archived before")
     staging = dest.parent / f".{dest.name}.staging"
     if staging.exists():
         shutil.rmtree(staging)
     stage(run, staging, args.windows)
-    if not (dest / "run.json").exists():
-        raise SystemExit(f"error: {dest} holds no shipped model (run.json) to replace")
     # the old model is still in place: the card reads its numbers there and names the folder it will move to
     checks = card.write_card(staging, HERE, FAILED, HELD, dest, archive_name(dest))
     if not all(c["passed"] for c in checks) and not args.ship_failing:
