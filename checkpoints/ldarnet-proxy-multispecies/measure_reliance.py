@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -50,13 +51,11 @@ def main(argv=None) -> int:
     p.add_argument("--run", default=None, help="the run's run.json (default: the one in --model)")
     p.add_argument("--windows", type=int, default=96, help="held-out windows, 0 .. W - 1 of the run's corpus")
     p.add_argument("--out", default=None, help="JSON to write (default: reliance.json in --model; - prints only)")
-    args = p.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = p.parse_args(given)
     model_dir = Path(args.model)
     result = measure(model_dir, Path(args.run) if args.run else model_dir / "run.json", args.windows)
-    shown = " ".join(f"{flag} {value}" for flag, value in (("--model", args.model if args.model != str(HERE) else None),
-                                                             ("--run", args.run), ("--out", args.out))
-                     if value) + f" --windows {args.windows}"
-    result["command"] = f"python checkpoints/{HERE.name}/measure_reliance.py {shown.strip()}"
+    result["command"] = shlex.join(["python", f"checkpoints/{HERE.name}/measure_reliance.py", *given])
     if args.out != "-":
         atomic_write_json(Path(args.out) if args.out else model_dir / "reliance.json", result)
     print(json.dumps(result, indent=1))

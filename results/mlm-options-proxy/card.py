@@ -66,8 +66,10 @@ def trajectory(log: list[dict], target: float, every: int = 100) -> str:
     logged = [r for r in log if "reliance" in r]
     if not logged:
         return "No reliance records in `metrics.jsonl`."
+    from ldarnet.training import acceptance_checks
+
     own = [_own(r) for r in logged]
-    inside = sum(abs(x - target) <= 0.10 * target for x in own)
+    inside = sum(acceptance_checks(r["reliance"], target)[1]["passed"] for r in logged)  # the rate check's own band
     rows = "\n".join(
         f"| {r['step']} | {r['tokens']:,} | {_own(r):.2f} | {r['compression'][0]:.2f} | {r['reliance']['intact']:.4f} | "
         f"{r['reliance']['stages'][0]['chunk_path_cost']:+.3f} |"
