@@ -139,8 +139,23 @@ def plot_ratio_sweep(results: pd.DataFrame, metric: str = "mcc", *, ratios: dict
     return finish_figure(fig, save_path=save_path, provenance=dict(results.attrs.get("provenance", {}), parameters={"plot": "ratio_sweep", "metric": metric}))
 
 
+def _own_rate(table: pd.DataFrame, stage: int) -> tuple[list, list]:
+    """Steps and the router's own rate (``reliance.compression_unmasked``: held-out windows, nothing masked)
+    from the path-reliance records a log carries (``ldarnet pretrain --reliance-every K``); empty if none."""
+    if "reliance" not in table:
+        return [], []
+    pairs = [(step, record["compression_unmasked"][stage]) for step, record in zip(table["step"], table["reliance"])
+             if isinstance(record, dict) and len(record.get("compression_unmasked") or ()) > stage]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
 def plot_compression_over_training(runs: dict, *, stage: int = 0, target: float | None = None, ax=None, save_path=None):
     """Realised compression of one stage over training steps, one line per run.
+
+    The line is the compression of the training windows as the model saw them (masked). Where a log
+    carries path-reliance records, the router's own rate on unmasked held-out windows is drawn as dots
+    of the same colour: with ``mask_protection`` every [MASK] is forced to be a boundary, so the line
+    then sits below the rate the model shows at inference.
 
     Parameters
     ----------
@@ -159,7 +174,10 @@ def plot_compression_over_training(runs: dict, *, stage: int = 0, target: float 
         if column not in table:
             raise ValueError(f"run {label!r}: no {column} in its metrics (columns: {list(table.columns)})")
         inputs.update(table.attrs.get("provenance", {}).get("inputs", {}))
-        ax.plot(table["step"], table[column], label=label)
+        line, = ax.plot(table["step"], table[column], label=label)
+        steps, own = _own_rate(table, stage)
+        if steps:  # under mask protection the training rate counts forced boundaries; the router's own differs
+            ax.plot(steps, own, "o", markersize=3, color=line.get_color(), label=f"{label}: router's own rate")
     if target is not None:
         ax.axhline(target, linestyle="--", color="grey", label=f"target {target:g}")
     ax.set_xlabel("optimiser step")

@@ -58,9 +58,12 @@ print(f"training log: {display_path(log)}" if has_log else "training log: none b
 # **How to read it.** Left: total loss and its MLM part per optimiser step (natural-log units; 1.386 =
 # log 4 is a model that guesses bases uniformly, slightly less is what base composition alone gives).
 # Right: realised compression (input length / number of chunks) against the target (dashed). The
-# run log of an earlier attempt with the paper's ratio-loss weight, where the router collapsed to
-# one chunk per window, is drawn too when present: the ratio loss must be strong enough to hold
-# compression at the target in a short, small-batch run.
+# line is the rate on the training windows as the model saw them, masked; with mask protection every
+# [MASK] is a boundary whatever the router says, so that line sits below the target. The dots, where
+# the log has path-reliance records, are the router's own rate on held-out windows with nothing
+# masked: the rate the model shows at inference. Logs of earlier attempts kept beside the weights
+# (`<label>_metrics.jsonl`) are drawn too, on a log axis so that a collapse to one chunk per window
+# shows.
 
 # %%
 summary = loaded.provenance()

@@ -179,3 +179,20 @@ def test_table_round_trip_keeps_provenance(tmp_path):
     assert back.attrs["provenance"]["seed"] == 7
     assert back.attrs["provenance"]["parameters"]["window"] == 200
     assert len(back.attrs["provenance"]["inputs"][str(FASTA)]) == 64
+
+
+def test_compression_over_training_draws_the_routers_own_rate_where_the_log_has_it(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    rows = [{"step": s, "compression": [2.4]} for s in (1, 2, 3, 4)]
+    rows[1]["reliance"] = {"compression_unmasked": [3.9]}
+    rows[3]["reliance"] = {"compression_unmasked": [4.1]}
+    rows[2]["reliance"] = {"intact": 1.3}  # a record without the rate (older logs): skipped
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fig, ax = plt.subplots()
+    plot_compression_over_training({"run": log}, target=4.0, ax=ax)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["run", "run: router's own rate", "target 4"]
+    own = ax.get_lines()[1]
+    np.testing.assert_allclose(own.get_xdata(), [2, 4])
+    np.testing.assert_allclose(own.get_ydata(), [3.9, 4.1])
+    assert own.get_color() == ax.get_lines()[0].get_color()
