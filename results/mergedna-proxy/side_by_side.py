@@ -1,7 +1,7 @@
 """The heavy half of notebook 08 (MergeDNA beside LDARNet), run once per model and cached here.
 
     OMP_NUM_THREADS=1 .venv/bin/python results/mergedna-proxy/side_by_side.py \
-        --model ldarnet=checkpoints/ldarnet-proxy-multispecies --model mergedna=checkpoints/mergedna-proxy
+        --model ldarnet=checkpoints/ldarnet-proxy-multispecies/history/alpha1-400steps --model mergedna=checkpoints/mergedna-proxy
 
 For each model (loaded with ``ldarviz.load_model``, so either kind through the same seam):
 
