@@ -41,6 +41,7 @@ max_folds = 1  # folds actually run live
 max_epochs = 2  # a fixed budget (not a time limit), so a re-run gives the same numbers
 
 # %%
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -115,6 +116,18 @@ fig
 # sizes and commands).
 # The verdict below is `ldarnet.finetune.baseline_verdict`: the pretrained proxy against its best
 # k-mer baseline, per task.
+#
+# **Which model these runs fine-tuned.** Each task's `run.json` records the checkpoint's sha256. The
+# committed runs fine-tuned the α = 1, 400-step proxy that was shipped before the α = 0.03 one; it now
+# lives in `checkpoints/ldarnet-proxy-multispecies/history/alpha1-400steps/`. The shipped model has not
+# been through them yet (the commands are in `results/finetune-defaults/README.md`, with the
+# sizes). The next cell compares the recorded hash with the model Part 1 loaded.
+
+# %%
+recorded = sorted({json.loads(p.read_text())["checkpoint_sha256"] for p in Path(acceptance_dir).glob("*/run.json")})
+print("acceptance runs fine-tuned:", ", ".join(h[:12] for h in recorded))
+print("Part 1 loaded:             ", loaded.sha256[:12],
+      "(the same model)" if recorded == [loaded.sha256] else "(a different model: Part 2 is not about it)")
 
 # %%
 accepted = pd.concat([pd.read_csv(p) for p in sorted(Path(acceptance_dir).glob("*/results.csv"))], ignore_index=True)
