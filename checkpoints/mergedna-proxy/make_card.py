@@ -8,12 +8,13 @@ metrics.jsonl) or from the LDARNet proxy's records it is compared with; nothing 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import statistics
 import sys
 from pathlib import Path
+
+from ldarnet import file_sha256
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -22,10 +23,6 @@ ROOT = HERE.parents[1]
 LDARNET = ROOT / "checkpoints/ldarnet-proxy-multispecies/history/alpha1-400steps"
 ACCEPTANCE = ROOT / "results/finetune-defaults/acceptance10"  # both proxies fine-tuned on the same folds
 COPIED = ("model.safetensors", "config.json", "metrics.jsonl", "eval.json", "run.json", "run_summary.json")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cpu_model() -> str:
@@ -190,7 +187,7 @@ autoencoder at keep {cfg['target_keep']}, no latent merging), the same windows a
 
 | file | sha256 |
 |---|---|
-""" + "\n".join(f"| `{f}` | `{sha256(HERE / f)[:16]}…` |" for f in files) + """
+""" + "\n".join(f"| `{f}` | `{file_sha256(HERE / f)[:16]}…` |" for f in files) + """
 
 `run.json` holds every argument of the run (`results/mergedna-proxy/train.sh`), and `make_card.py`
 regenerates this card from those files.
