@@ -195,3 +195,29 @@ def finish_figure(fig, *, save_path=None, provenance: dict | None = None):
     if save_path is not None:
         save_figure(fig, save_path)
     return fig
+
+
+def weights_behind(run_files, sha256: str) -> str:
+    """One line saying which weights committed runs used, and whether they are the model in hand.
+
+    Parameters
+    ----------
+    run_files : iterable of path
+        ``run.json`` records that carry ``checkpoint_sha256`` (e.g. fine-tuning acceptance runs).
+    sha256 : str
+        The loaded model's weights hash (``Loaded.sha256``).
+
+    Results read from files can outlive the model they were computed with (a checkpoint replaced
+    under the same name); the hash, not the folder name, says which model they describe.
+    """
+    recorded = []
+    for path in run_files:
+        record = json.loads(Path(path).read_text())
+        if "checkpoint_sha256" not in record:
+            raise ValueError(f"{path}: no checkpoint_sha256 field")
+        recorded.append(record["checkpoint_sha256"])
+    if not recorded:
+        raise ValueError("no run.json records given")
+    names = ", ".join(h[:12] for h in sorted(set(recorded)))
+    verdict = "the same model" if set(recorded) == {sha256} else "a different model: these results are not about it"
+    return f"runs used weights {names}; the loaded model is {sha256[:12]} ({verdict})"

@@ -41,7 +41,6 @@ max_folds = 1  # folds actually run live
 max_epochs = 2  # a fixed budget (not a time limit), so a re-run gives the same numbers
 
 # %%
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -51,7 +50,7 @@ import ldarviz
 from ldarnet.finetune import (baseline_verdict, classifier_factory, compare_variants, defaults_within, fold_splits,
                               load_csv, recipe)
 from ldarviz.plots import plot_ablation, summarize_results
-from ldarviz.provenance import make_provenance, save_figure
+from ldarviz.provenance import make_provenance, save_figure, weights_behind
 from ldarviz.workbench import display_path, write_summary
 
 ldarviz.set_reproducible(seed)  # one thread, deterministic kernels, seeded: the same numbers on every run
@@ -124,10 +123,7 @@ fig
 # sizes). The next cell compares the recorded hash with the model Part 1 loaded.
 
 # %%
-recorded = sorted({json.loads(p.read_text())["checkpoint_sha256"] for p in Path(acceptance_dir).glob("*/run.json")})
-print("acceptance runs fine-tuned:", ", ".join(h[:12] for h in recorded))
-print("Part 1 loaded:             ", loaded.sha256[:12],
-      "(the same model)" if recorded == [loaded.sha256] else "(a different model: Part 2 is not about it)")
+print("acceptance", weights_behind(sorted(Path(acceptance_dir).glob("*/run.json")), loaded.sha256))
 
 # %%
 accepted = pd.concat([pd.read_csv(p) for p in sorted(Path(acceptance_dir).glob("*/results.csv"))], ignore_index=True)

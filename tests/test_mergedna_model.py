@@ -130,7 +130,9 @@ def test_a_tiny_model_overfits_one_batch():
         opt.step()
         losses.append(out.loss.item())
     assert losses[0] > 1.2
-    assert min(losses[-5:]) < 0.5
+    # Adam at lr 1e-2 oscillates from step to step, and the thread count and CPU kernels decide which steps
+    # land low (the last 5 steps' best: 0.18-0.51 across 1/2 threads and avx2/default kernels; the last 20's: 0.18-0.27)
+    assert min(losses[-20:]) < 0.5
 
 
 def test_public_names_and_load_pretrained_returns_either_kind(tmp_path):

@@ -86,3 +86,22 @@ def test_set_reproducible_fixes_threads_and_seeds():
     finally:
         torch.set_num_threads(before)
         torch.use_deterministic_algorithms(False)
+
+
+def test_weights_behind_says_whether_committed_runs_used_the_loaded_model(tmp_path):
+    from ldarviz.provenance import weights_behind
+
+    runs = []
+    for k, sha in enumerate(["a" * 64, "a" * 64]):
+        runs.append(tmp_path / f"r{k}.json")
+        runs[-1].write_text(json.dumps({"checkpoint_sha256": sha}))
+    assert weights_behind(runs, "a" * 64).endswith("(the same model)")
+    line = weights_behind(runs, "b" * 64)
+    assert "runs used weights aaaaaaaaaaaa;" in line and "bbbbbbbbbbbb (a different model" in line
+    (tmp_path / "mixed.json").write_text(json.dumps({"checkpoint_sha256": "b" * 64}))
+    assert "a different model" in weights_behind([*runs, tmp_path / "mixed.json"], "b" * 64)
+    (tmp_path / "bare.json").write_text("{}")
+    with pytest.raises(ValueError, match="bare.json: no checkpoint_sha256"):
+        weights_behind([tmp_path / "bare.json"], "a" * 64)
+    with pytest.raises(ValueError, match="no run.json"):
+        weights_behind([], "a" * 64)
