@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,9 +55,11 @@ def test_gemm_peak_is_the_best_shape():
     assert set(peak["gflops_by_shape"]) == {"64x32x16", "32x32x32"}
 
 
-def test_compiled_extraction_reports_its_speed_and_agreement():
+def test_compiled_extraction_reports_its_speed_and_agreement(tmp_path):
     # In a subprocess: torch.compile imports triton in compiled (not interpreter) mode, which would
-    # break the TRITON_INTERPRET kernel tests that run later in this session.
+    # break the TRITON_INTERPRET kernel tests that run later in this session. With its own Inductor
+    # cache: the shared one is not keyed by ATEN_CPU_CAPABILITY, so C++ generated for AVX2 kernels was
+    # reused under ATEN_CPU_CAPABILITY=default and failed to compile (at::vec undeclared).
     code = """
 import json, sys, torch, torch.nn.functional as F
 from types import SimpleNamespace
@@ -70,7 +73,8 @@ class Tiny(torch.nn.Module):
         return [SimpleNamespace(boundary_prob=torch.sigmoid(self.proj(F.one_hot(ids, 4).float())).squeeze(-1))]
 print(json.dumps(compiled_extraction(Tiny(), 64)))
 """.replace("ROOT", repr(str(Path(__file__).resolve().parents[1])))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["max_abs_diff_boundary_prob"] < 1e-6
