@@ -128,3 +128,25 @@ def test_bimamba_padded_row_equals_the_row_alone():
         alone = layer(x[1:, :23], mask[1:, :23], torch.tensor([23]))
     torch.testing.assert_close(batched[1:, :23], alone, atol=1e-5, rtol=1e-4)
     assert (batched[1, 23:] == 0).all()
+
+
+def test_banded_attention_without_autograd_equals_dense_band_mask():
+    # no grad on CPU: runs of clean blocks take the three-part split (_split_band), the rest the masked path
+    from ldarnet.layers import attention
+
+    torch.manual_seed(0)
+    att = LocalAttention(32, num_heads=4, rotary_dim=4, window=6, block_size=4)
+    x = torch.randn(3, 61, 32)
+    mask = torch.ones(3, 61, dtype=torch.bool)
+    mask[1, 40:] = False
+    mask[2, 9:] = False  # too short for any clean block
+    with torch.no_grad():
+        assert attention._split_applies(x, 6, 4)
+        torch.testing.assert_close(att(x, mask), _dense_reference(att, x, mask), atol=1e-5, rtol=1e-4)
+
+
+def test_runs_finds_every_run_of_true():
+    from ldarnet.layers.attention import _runs
+
+    assert _runs(torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1, 1], dtype=torch.bool)) == [(1, 3), (4, 5), (7, 10)]
+    assert _runs(torch.zeros(4, dtype=torch.bool)) == [] and _runs(torch.ones(3, dtype=torch.bool)) == [(0, 3)]

@@ -69,8 +69,8 @@ class LocalAttention(nn.Module):
         span = Bq + 2 * W  # keys seen by one query block
         q = F.pad(q, (0, 0, 0, 0, 0, padded - length)).view(b, n_blocks, Bq, h, dh)
         # keys/values/validity padded by W on the left and W + block padding on the right
-        k = F.pad(k, (0, 0, 0, 0, W, W + padded - length)).unfold(1, span, Bq)  # (b, n_blocks, h, dh, span) view
-        v = F.pad(v, (0, 0, 0, 0, W, W + padded - length)).unfold(1, span, Bq)
+        k = F.pad(k, (0, 0, 0, 0, W, W + padded - length))
+        v = F.pad(v, (0, 0, 0, 0, W, W + padded - length))
         valid = F.pad(mask, (W, W + padded - length), value=False).unfold(1, span, Bq)  # (b, n_blocks, span)
         offset = torch.arange(span, device=q.device)[None, :] - torch.arange(Bq, device=q.device)[:, None]
         band = (offset >= 0) & (offset <= 2 * W)  # (Bq, span): key j of the window is within +-W of query i
@@ -79,8 +79,18 @@ class LocalAttention(nn.Module):
         # Blocks whose keys are all real share one broadcast band mask; only blocks at a sequence
         # edge or in padding get their own (a materialised mask made attention ~1.6x slower).
         clean = valid.all(dim=-1)
-        for blocks_clean in (True, False):
-            rows, cols = (clean if blocks_clean else ~clean).nonzero(as_tuple=True)
+        if _split_applies(q, W, Bq):
+            # Without autograd on CPU, each run of clean blocks goes through _split_band on views (no
+            # gathered copies, no mask on most keys); the rest take the masked path below.
+            for row in range(b):
+                for first, stop in _runs(clean[row]):
+                    out[row, first:stop] = _split_band(q[row, first:stop], k[row, first * Bq:], v[row, first * Bq:], W, stop - first)
+            todo = [(~clean, False)]
+        else:
+            todo = [(clean, True), (~clean, False)]
+        k, v = k.unfold(1, span, Bq), v.unfold(1, span, Bq)  # (b, n_blocks, h, dh, span) views
+        for selected, blocks_clean in todo:
+            rows, cols = selected.nonzero(as_tuple=True)
             for first in range(0, len(rows), self.blocks_per_call):
                 r, c = rows[first:first + self.blocks_per_call], cols[first:first + self.blocks_per_call]
                 allowed = band[None, None] if blocks_clean else ((band[None] & valid[r, c][:, None, :]) | own[None])[:, None]
@@ -88,3 +98,45 @@ class LocalAttention(nn.Module):
                     q[r, c].transpose(1, 2), k[r, c].transpose(-1, -2), v[r, c].transpose(-1, -2), attn_mask=allowed)
                 out[r, c] = o.transpose(1, 2)
         return out.view(b, padded, h, dh)[:, :length]
+
+
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _split_applies(q: torch.Tensor, window: int, block: int) -> bool:
+    """Whether ``_split_band`` may run: CPU, no autograd (its log-sum-exp output has no gradient),
+    a torch that has the CPU flash kernel, and a window wide enough (W >= block) for the split to pay."""
+    return _FLASH_CPU is not None and q.device.type == "cpu" and not torch.is_grad_enabled() and window >= block
+
+
+def _runs(flags: torch.Tensor) -> list[tuple[int, int]]:
+    """``[first, stop)`` of every run of True in a 1-D bool tensor."""
+    edges = torch.diff(F.pad(flags.to(torch.int8), (1, 1))).nonzero().flatten().tolist()
+    return list(zip(edges[0::2], edges[1::2]))
+
+
+def _split_band(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, W: int, n: int) -> torch.Tensor:
+    """Banded attention of ``n`` consecutive query blocks whose keys are all real, as three attention
+    calls merged by their log-sum-exp.
+
+    Query i of a block (0 <= i < Bq) sees keys j in [i, i + 2W] of the block's window (j counts from
+    W before the block). Every query sees all of [Bq, 2W), so that middle needs no mask; the
+    first Bq keys (query i sees j >= i) and the last Bq (j <= 2W + i) take a small triangular mask,
+    and every query sees at least one key of each part. Each part's keys are a strided view of ``k``
+    and ``v`` (no copy), and no key outside the band is scored except within the two triangles.
+
+    q (n, Bq, H, Dh); k, v (>= n * Bq + 2W, H, Dh) starting at the first block's window; -> (n, Bq, H, Dh).
+    """
+    Bq = q.shape[1]
+    i = torch.arange(Bq, device=q.device)
+    blocked = torch.full((Bq, Bq), float("-inf"), dtype=q.dtype, device=q.device)
+    parts = []
+    for lo, size, allowed in ((0, Bq, i[None, :] >= i[:, None]), (Bq, 2 * W - Bq, None), (2 * W, Bq, i[None, :] <= i[:, None])):
+        keys = k[lo:].unfold(0, size, Bq)[:n].permute(0, 1, 3, 2)  # (n, H, size, Dh) view
+        values = v[lo:].unfold(0, size, Bq)[:n].permute(0, 1, 3, 2)
+        bias = None if allowed is None else blocked.masked_fill(allowed, 0.0)
+        parts.append(_FLASH_CPU(q.transpose(1, 2), keys, values, attn_mask=bias)[:2])  # (n, H, Bq, Dh), (n, H, Bq)
+    lse = torch.stack([p[1] for p in parts]).float()  # (3, n, H, Bq)
+    weight = torch.softmax(lse, dim=0).unsqueeze(-1)  # each part's share of the softmax mass
+    out = sum(p[0].float() * w for p, w in zip(parts, weight))
+    return out.transpose(1, 2).to(q.dtype)
