@@ -49,6 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from ldarnet import LDARNet, LDARNetConfig  # noqa: E402
 
+from cpu_ceiling import machine_speed  # noqa: E402  (bench/ is this script's folder)
+
 TARGETS = {"extraction_fp32_bp_per_s": 3000, "peak_gb_65536": 8.0}
 
 
@@ -202,6 +204,7 @@ def main() -> None:
     flags = cpu_flags()
     load_before = os.getloadavg()
     started = time.time()
+    speed_before = machine_speed()  # the same machine ran 1.6-2.0k or 3.2-4.0k bp/s on different days: say which it was
     arms = {"current": str(ROOT)}
     if args.baseline_src:
         arms["baseline"] = str(Path(args.baseline_src).resolve())
@@ -211,16 +214,18 @@ def main() -> None:
                                      args.repeats, args.rounds)
     speed = None if args.no_speed or not args.precisions else bench_speed(args.seq_len, args.batch, args.repeats, args.precisions)
     speed = speed if extract is None else {**(speed or {}), "extraction_arms": extract}
-    peaks = []
-    result = write(args, flags, load_before, started, speed, peaks)  # partial results survive an interrupted run
+    peaks, calibration = [], {"before": speed_before}
+    result = write(args, flags, load_before, started, speed, peaks, calibration)  # partial results survive an interrupted run
+    calibration["after"] = machine_speed()  # before the long peak runs: it frames the speed measurements
     for n in args.peak_lens:
         peaks.append(bench_peak(n, args.threads))
-        result = write(args, flags, load_before, started, speed, peaks)
+        result = write(args, flags, load_before, started, speed, peaks, calibration)
     arms_summary = speed and speed.get("extraction_arms") and {
         preset: {arm: (round(e["bp_per_s"]), round(e["bp_per_cpu_s"])) if "runs" in e else e for arm, e in by_arm.items()}
         for preset, by_arm in speed["extraction_arms"]["presets"].items()}
     print(json.dumps({"extraction (bp/s wall, bp/cpu-s)": arms_summary, "bp_per_s": speed and speed.get("bp_per_s"), "peak_gb": {p["length"]: p["peak_rss_gb"] for p in peaks},
-                      "native_bf16": result["machine"]["native_bf16"],
+                      "native_bf16": result["machine"]["native_bf16"], "calibration_gflops": {
+                          k: round(v["gflops"], 1) for k, v in calibration.items()},
                       "loadavg": [load_before, result["machine"]["loadavg_after"]], "met": result["met"]}, indent=2))
 
 
@@ -234,13 +239,14 @@ def _extraction_met(speed: dict | None) -> bool | None:
     return None if arm is None else arm["bp_per_s"] >= TARGETS["extraction_fp32_bp_per_s"]
 
 
-def write(args, flags, load_before, started, speed, peaks) -> dict:
+def write(args, flags, load_before, started, speed, peaks, calibration) -> dict:
     result = {
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                     "cores": os.cpu_count(), "torch": torch.__version__, "simd_flags": flags,
                     "native_bf16": bool(set(flags) & {"avx512_bf16", "amx_bf16"}),
                     "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-                    "wall_s": round(time.time() - started, 1)},
+                    "wall_s": round(time.time() - started, 1),
+                    "calibration": calibration},
         "preset": "ldarnet-120m (random weights; full forward with the fixed router at N = 4)",
         "speed": speed, "peak_memory": peaks, "targets": TARGETS,
         "met": {"extraction_fp32": _extraction_met(speed),

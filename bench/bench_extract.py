@@ -308,14 +308,19 @@ def main(argv=None) -> int:
         return 0
     if args.cli_matrix:
         out = Path(args.out).with_name("extract_scale.json") if args.out.endswith("extract.json") else Path(args.out)
+        from cpu_ceiling import machine_speed  # bench/ is this script's folder
+
         head = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "torch": torch.__version__,
-                "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
+                "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg(),
+                "calibration": {"before": machine_speed()}}  # how fast this shared machine ran, beside the rates
 
         def save(matrix):
             atomic_write_json(out, {**head, **matrix, "load_average_after": os.getloadavg(),
                                     "targets": {"proxy_fasta_to_bigwig_bp_per_s_2_cores": 30000}})
 
-        save(cli_matrix(args, save))
+        matrix = cli_matrix(args, save)
+        head["calibration"]["after"] = machine_speed()
+        save(matrix)
         print(f"wrote {out}")
         return 0
     if args.threads:

@@ -10,8 +10,10 @@ than from a formula:
 
 - ``counted_flops_per_base``: the matrix-multiply FLOPs one ``extract_boundaries`` call executes,
   counted by ``torch.utils.flop_counter.FlopCounterMode`` on the model's own forward. Attention runs
-  through the math SDPA backend while counting, because the CPU flash kernel has no FLOP formula;
-  the count includes the masked-out keys of each query block, which the flash kernel computes too.
+  through the math SDPA backend while counting where it goes through ``F.scaled_dot_product_attention``;
+  the CPU flash kernel that ``LocalAttention`` calls directly without autograd has no FLOP formula in
+  torch and gets one here. The count includes the masked-out keys of each query block, which the
+  flash kernel computes too.
   The SSD's in-place ``baddbmm_`` (chunk-state carry) also has no formula in torch and gets one here.
   Elementwise work (exp, SiLU, norms) is not counted: it is memory-bound, so leaving it out makes the
   ceiling an upper bound.
@@ -56,10 +58,17 @@ def _baddbmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs)
     return 2 * batch * m * k * b_shape[-1]
 
 
+def _flash_cpu_flop(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+    """Q.K^T and P.V of the CPU flash kernel, which LocalAttention calls directly without autograd."""
+    batch, heads, queries, head_dim = q_shape
+    return 4 * batch * heads * queries * k_shape[-2] * head_dim
+
+
 def counted_flops_per_base(model: torch.nn.Module, length: int = 4096) -> dict:
     """Matmul FLOPs per base of ``model.extract_boundaries`` on one random sequence of ``length``."""
     ids = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
-    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.baddbmm_: _baddbmm_flop})
+    counter = FlopCounterMode(display=False, custom_mapping={
+        torch.ops.aten.baddbmm_: _baddbmm_flop, torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _flash_cpu_flop})
     with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
         model.extract_boundaries(ids)
     by_op = {str(op): count / length for op, count in counter.get_flop_counts().get("Global", {}).items()}
@@ -105,6 +114,14 @@ def calibration(steps: int = 20, warmup: int = 3) -> dict:
     flops = 3 * 2 * (8 * 1024) * (128 * 512 * 2)  # forward + two backward matmuls per layer
     median = statistics.median(times)
     return {"median_step_s": median, "gflops": flops / median / 1e9, "flops_per_step": flops}
+
+
+def machine_speed() -> dict:
+    """``calibration()`` with this machine's speed relative to the prototype host (1 = as fast), for other benches'
+    records: the same shared machine has run the same code at half speed on one day and full speed on another."""
+    measured = calibration()
+    return {**measured, "vs_prototype_host": [round(measured["gflops"] / g, 2) for g in PROTOTYPE_HOST["calibration_gflops"]],
+            "prototype_host_gflops": PROTOTYPE_HOST["calibration_gflops"]}
 
 
 def extraction_rate(model: torch.nn.Module, length: int, repeats: int = 3) -> dict:
@@ -179,9 +196,10 @@ def main(argv=None) -> int:
                     for f in line.split(":", 1)[1].split() if f.startswith(("avx512", "amx", "avx2", "fma"))})
     record = {"command": " ".join(["python", *sys.argv]), "threads": args.threads, "cpu_count": os.cpu_count(),
               "simd_flags": flags, "torch": torch.__version__, "load_average_before": os.getloadavg(),
-              "prototype_host": PROTOTYPE_HOST, "calibration": calibration(), "presets": {}}
-    record["machine_speed_vs_prototype_host"] = [record["calibration"]["gflops"] / g
-                                                 for g in PROTOTYPE_HOST["calibration_gflops"]]
+              "prototype_host": PROTOTYPE_HOST, "presets": {}}
+    speed = machine_speed()
+    record["calibration"] = {k: speed[k] for k in ("median_step_s", "gflops", "flops_per_step")}
+    record["machine_speed_vs_prototype_host"] = speed["vs_prototype_host"]
     for name, target in TARGETS.items():
         torch.manual_seed(0)
         model = LDARNet(LDARNetConfig.preset(name)).eval()
@@ -201,7 +219,7 @@ def main(argv=None) -> int:
                              if k in ("flops_per_base", "ceiling_bp_per_s", "fraction_of_ceiling", "target_above_ceiling")}
                       | {"measured_bp_per_s": round(r["extraction"]["bp_per_s"])} for name, r in record["presets"].items()}
                      | {"calibration_gflops": round(record["calibration"]["gflops"], 1),
-                        "vs_prototype_host": [round(x, 2) for x in record["machine_speed_vs_prototype_host"]]}, indent=1))
+                        "vs_prototype_host": record["machine_speed_vs_prototype_host"]}, indent=1))
     return 0
 
 
