@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from ldarnet import LDARNet, LDARNetConfig  # noqa: E402
 
-from cpu_ceiling import machine_speed  # noqa: E402  (bench/ is this script's folder)
+from bench.cpu_ceiling import machine_speed  # noqa: E402
 
 TARGETS = {"extraction_fp32_bp_per_s": 3000, "peak_gb_65536": 8.0}
 

@@ -207,7 +207,13 @@ def cli_matrix(args, save=None) -> dict:
     def summary(rows):
         return _matrix_summary(args, name, seq, rows)
 
-    for label, ckpt, procs, threads, precision, fmt, bases in configs:
+    from bench.cpu_ceiling import calibration
+
+    # Rounds run every configuration once each, in order: on a shared host whose speed drifts (its calibration
+    # moved 30-140 GFLOP/s within an hour), the medians over rounds compare configurations fairly.
+    runs = [(r, c) for r in range(args.matrix_rounds) for c in configs]
+    for round_index, (label, ckpt, procs, threads, precision, fmt, bases) in runs:
+        machine_gflops = round(calibration(steps=10)["gflops"], 1)  # this host's speed just before the row
         fa = genome
         if bases < len(seq):
             fa = work / f"genome_{bases}.fa"
@@ -226,7 +232,7 @@ def cli_matrix(args, save=None) -> dict:
         seconds = time.perf_counter() - started
         err = proc.stderr.read().decode()
         if status != 0:
-            rows.append({"config": label, "error": err[-2000:]})
+            rows.append({"config": label, "round": round_index, "error": err[-2000:]})
             print(json.dumps(rows[-1]), flush=True)
             continue
         record = json.loads(out.with_suffix(".json").read_text())
@@ -243,7 +249,7 @@ def cli_matrix(args, save=None) -> dict:
             "peak_rss_mb_rank0": record.get("peak_rss_mb"),  # VmHWM of the command's (rank 0's) own process
             "peak_rss_mb_wait4": round(usage.ru_maxrss / 1024, 1),  # inflated: Linux carries the forking bench's peak into it
             "bytes": sizes, "bytes_per_base": {k: round(v / record["bases"], 3) for k, v in sizes.items()},
-            "load_average_before": load,
+            "load_average_before": load, "round": round_index, "machine_gflops_before": machine_gflops,
         })
         print(json.dumps(rows[-1]), flush=True)
         if save is not None:  # after every row: a long matrix killed half-way keeps what it measured
@@ -258,7 +264,24 @@ def _matrix_summary(args, name, seq, rows) -> dict:
             "notebook_timings": ({"from": _shown(notebooks), **{k: v for k, v in json.loads(notebooks.read_text()).items()
                                                                if k in ("region", "bases", "runs", "met", "command")}}
                                  if notebooks.exists() else None),
-            "native_bf16": any(f in open("/proc/cpuinfo").read() for f in ("avx512_bf16", "amx_bf16")), "configs": rows}
+            "native_bf16": any(f in open("/proc/cpuinfo").read() for f in ("avx512_bf16", "amx_bf16")),
+            "by_config": _by_config(rows), "configs": rows}
+
+
+def _by_config(rows: list[dict]) -> dict:
+    """Per configuration over the rounds: median and best FASTA -> finished files rate (the command's own
+    seconds, Python start-up excluded), the model stage's (parts), and the host speed they ran at."""
+    out = {}
+    for label in dict.fromkeys(r["config"] for r in rows):
+        done = [r for r in rows if r["config"] == label and "error" not in r]
+        if not done:
+            continue
+        command = [r["bases"] / r["seconds_command"] for r in done]
+        out[label] = {"runs": len(done), "bp_per_s_command_median": round(statistics.median(command)),
+                      "bp_per_s_command_best": round(max(command)),
+                      "bp_per_s_parts_median": round(statistics.median(r["bp_per_s_parts"] for r in done)),
+                      "machine_gflops": [r["machine_gflops_before"] for r in done]}
+    return out
 
 
 def main(argv=None) -> int:
@@ -284,6 +307,7 @@ def main(argv=None) -> int:
     parser.add_argument("--matrix-fasta", default=str(ROOT / "data" / "athal_chr1_1000000_1200000.fa"))
     parser.add_argument("--matrix-bp", type=int, default=50_000, help="bases for the proxy rows")
     parser.add_argument("--matrix-120m-bp", type=int, default=8_192, help="bases for the 120m rows")
+    parser.add_argument("--matrix-rounds", type=int, default=1, help="times every configuration runs, interleaved")
     parser.add_argument("--matrix-part-bp", type=int, default=16_384, help="--part-bp of the runs: small enough that 2 "
                         "processes both get parts of the short sequence (the command's default, 1 Mb, would leave one idle)")
     parser.add_argument("--overlap-check", action="store_true", help="instead: windowed vs whole-sequence values at several "
@@ -300,7 +324,9 @@ def main(argv=None) -> int:
         result = {"benchmark": "overlap needed by the tiling: windowed vs whole-sequence boundary probabilities",
                   "command": " ".join([Path(sys.executable).name, *sys.argv]), "model": _shown(model_desc),
                   "fasta": _shown(args.matrix_fasta), "record": record, "start": start, "default_tiling": default_tiling(model),
-                  **overlap_check(model, fetch, Segment(record, record, start, start + n), args.window or 4096),
+                  # the model's own default overlap among the ones tried (3,072 for a router centred over +-512)
+                  **overlap_check(model, fetch, Segment(record, record, start, start + n), args.window or 4096,
+                                  sorted({512, 1024, 1536, 2048, default_tiling(model)["overlap"]})),
                   "load_average": os.getloadavg()}
         out = Path(args.out).with_name("extract_overlap.json") if args.out.endswith("extract.json") else Path(args.out)
         atomic_write_json(out, result)
@@ -308,7 +334,7 @@ def main(argv=None) -> int:
         return 0
     if args.cli_matrix:
         out = Path(args.out).with_name("extract_scale.json") if args.out.endswith("extract.json") else Path(args.out)
-        from cpu_ceiling import machine_speed  # bench/ is this script's folder
+        from bench.cpu_ceiling import machine_speed
 
         head = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "torch": torch.__version__,
                 "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg(),

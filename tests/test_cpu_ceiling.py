@@ -88,3 +88,37 @@ def test_time_split_shares_add_up_and_name_the_matrix_products():
     split = time_split(HandCounted(), 64, matmul_flops_per_base=1.0)
     assert split["matmul_share"] + split["other_share"] == pytest.approx(1.0)
     assert 0 < split["matmul_share"] < 1 and split["matmul_gflops"] > 0
+
+
+class DirectFlash(torch.nn.Module):
+    """LocalAttention's no-grad CPU path calls the flash kernel directly: it must be counted too."""
+
+    def extract_boundaries(self, ids):
+        q = torch.randn(3, 2, 8, 4)  # (batch, heads, queries, head_dim)
+        k = torch.randn(3, 2, 20, 4)  # 20 keys
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, k)
+        return []
+
+
+def test_counts_the_cpu_flash_kernel_called_directly():
+    counted = counted_flops_per_base(DirectFlash(), 1)
+    assert counted["flops_per_base"] == pytest.approx(2 * 2 * (3 * 2 * 8 * 20 * 4))  # Q.K^T and P.V
+
+
+def test_machine_speed_is_calibration_over_the_prototype_host():
+    from bench.cpu_ceiling import PROTOTYPE_HOST, machine_speed
+
+    speed = machine_speed()
+    assert speed["gflops"] > 0
+    assert speed["vs_prototype_host"] == [round(speed["gflops"] / g, 2) for g in PROTOTYPE_HOST["calibration_gflops"]]
+
+
+def test_matrix_summary_takes_medians_over_rounds_and_skips_failed_rows():
+    from bench.bench_extract import _by_config
+
+    rows = [{"config": "a", "bases": 100, "seconds_command": s, "bp_per_s_parts": p, "machine_gflops_before": g}
+            for s, p, g in ((1.0, 200.0, 50.0), (2.0, 100.0, 30.0), (0.5, 400.0, 90.0))]
+    rows.append({"config": "b", "round": 0, "error": "boom"})
+    summary = _by_config(rows)
+    assert summary == {"a": {"runs": 3, "bp_per_s_command_median": 100, "bp_per_s_command_best": 200,
+                             "bp_per_s_parts_median": 200, "machine_gflops": [50.0, 30.0, 90.0]}}
