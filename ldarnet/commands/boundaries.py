@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--bed", metavar="REGIONS", help="BED file of regions to extract instead of whole records; regions must not overlap")
     parser.add_argument("--out", required=True, metavar="PREFIX", help="output prefix, e.g. out/chr1 (folders are created)")
     parser.add_argument("--overlap", type=int, help="minimum overlap of neighbouring windows; each base is read at least overlap/2 "
-                        "from a window edge (default: twice the outer attention's reach, 2048 for ldarnet-proxy)")
+                        "from a window edge (default: twice the outer attention's reach plus the router's centring span, "
+                        "3072 for the shipped ldarnet-proxy-multispecies)")
     parser.add_argument("--window", type=int, help="window length in bases (default: 4 x overlap, at least 4096)")
     parser.add_argument("--batch-size", type=int, help="windows per model call (default: about 8192 bases per call)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
