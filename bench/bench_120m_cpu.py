@@ -204,7 +204,7 @@ def main() -> None:
     flags = cpu_flags()
     load_before = os.getloadavg()
     started = time.time()
-    speed_before = machine_speed()  # the same machine ran 1.6-2.0k or 3.2-4.0k bp/s on different days: say which it was
+    speed_before = machine_speed()  # this shared machine ran the same shapes at 1.6k to 4.0k bp/s at different times: say how fast it was
     arms = {"current": str(ROOT)}
     if args.baseline_src:
         arms["baseline"] = str(Path(args.baseline_src).resolve())
