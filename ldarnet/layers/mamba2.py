@@ -26,8 +26,9 @@ from .scan import ssd_chunked
 # and parity tests use): the result does not depend on it beyond float rounding. Shorter chunks spend
 # less on the O(Q^2) within-chunk products, longer ones less on chunk states; of 32/64/128, 64 was
 # fastest for one 120m-shaped SSD call (2 x 4096 positions, 16 heads x 64, N = 128, 1 thread, machine
-# at load ~9: 0.46 / 0.35 / 0.46 CPU-s; the old chunk-256 form: 1.99). Not yet measured for the
-# proxy's shapes. None: use the config's value.
+# at load ~9: 0.46 / 0.35 / 0.46 CPU-s; the old chunk-256 form: 1.99), and for one whole no-grad mixer
+# at either preset's shapes, alternating in one process on 2 threads (proxy, L = 12,288: 103 / 84 / 119 ms;
+# 120m, L = 4096: 273 / 255 / 282 ms). None: use the config's value.
 CPU_CHUNK_SIZE: int | None = 64
 
 
