@@ -111,7 +111,7 @@ def test_default_tiling_keeps_bases_beyond_the_outer_attention_reach():
     from ldarnet import LDARNet, LDARNetConfig
 
     proxy = LDARNet(LDARNetConfig.preset("ldarnet-proxy"))
-    assert default_tiling(proxy) == {"window": 8192, "overlap": 2048, "batch_size": 1}  # reach 1023 each side
+    assert default_tiling(proxy) == {"window": 32768, "overlap": 2048, "batch_size": 1}  # reach 1023 each side
     tiny = LDARNet(LDARNetConfig.preset("ldarnet-tiny"))
     assert default_tiling(tiny) == {"window": 4096, "overlap": 64, "batch_size": 2}  # reach 31
     global_attention = LDARNet(LDARNetConfig.preset("ldarnet-tiny", window_size=[-1, -1]))
@@ -119,7 +119,7 @@ def test_default_tiling_keeps_bases_beyond_the_outer_attention_reach():
     assert default_tiling(ToyRouter())["overlap"] == 2048
     # a router centred over +-512 positions reads encoder outputs 512 further: the overlap grows by twice that
     moving = LDARNet(LDARNetConfig.preset("ldarnet-proxy", router_centering=True, router_centering_span=512))
-    assert default_tiling(moving) == {"window": 12288, "overlap": 3072, "batch_size": 1}
+    assert default_tiling(moving) == {"window": 49152, "overlap": 3072, "batch_size": 1}
     whole = LDARNet(LDARNetConfig.preset("ldarnet-proxy", router_centering=True))  # mean over the whole window
     assert default_tiling(whole)["overlap"] == 2048  # no overlap makes tiles exact: the fallback
 
@@ -360,7 +360,7 @@ def test_trained_model_default_tiling_matches_one_long_window():
     from ldarnet import LDARNet
 
     model = LDARNet.from_pretrained(TRAINED).eval()
-    seq = athal()[40_000:60_000]  # 20 kb: three default windows of 8,192 bp
+    seq = athal()[40_000:160_000]  # 120 kb: three default windows of 49,152 bp (the shipped model's)
     with torch.inference_mode():
         whole = model.extract_boundaries(encode(seq)[None])[0]
     probs, masks = extract_boundaries(model, {"x": seq}, return_mask=True)

@@ -118,6 +118,30 @@ def test_bimamba_cpu_chunk_length_and_grad_mode_do_not_change_the_output(monkeyp
         torch.testing.assert_close(out, outs[0], atol=1e-5, rtol=1e-4)
 
 
+def test_bimamba_in_time_blocks_equals_the_whole_row(monkeypatch):
+    # no grad, unpadded rows longer than CPU_MIXER_BLOCK: the two directions sweep blocks with carried
+    # SSD states and conv histories from the neighbouring block (a last block shorter than the rest)
+    from ldarnet.layers import mamba2
+
+    layer = _bimamba()
+    x = torch.randn(2, 45, 16)
+    mask, lengths = torch.ones(2, 45, dtype=torch.bool), torch.tensor([45, 45])
+    calls, blocked = [], mamba2.BiMamba2._forward_in_blocks
+
+    def counted(self, x, step):  # records that the blocked path ran, and with which block
+        calls.append(step)
+        return blocked(self, x, step)
+
+    monkeypatch.setattr(mamba2.BiMamba2, "_forward_in_blocks", counted)
+    with torch.no_grad():
+        monkeypatch.setattr(mamba2, "CPU_MIXER_BLOCK", None)
+        whole = layer(x, mask, lengths)
+        for step in (2, 16, 44):
+            monkeypatch.setattr(mamba2, "CPU_MIXER_BLOCK", step)
+            torch.testing.assert_close(layer(x, mask, lengths), whole, atol=1e-5, rtol=1e-4)
+    assert calls == [2, 16, 44]
+
+
 def test_bimamba_padded_row_equals_the_row_alone():
     layer = _bimamba()
     x = torch.randn(2, 40, 16)

@@ -119,7 +119,7 @@ def test_inference_blocks_do_not_change_the_result(block):
     x, dt, A, B, C = _slow_decay_inputs(330, seed=9)
     ref = ssd_chunked_masked(x, dt, A, B, C, chunk_size=16)
     padded = [_pad_time(t, 16) for t in (x, dt, B, C)]
-    out = _ssd_inference(padded[0], padded[1], A, padded[2], padded[3], 16, block_positions=block)[:, :330]
+    out = _ssd_inference(padded[0], padded[1], A, padded[2], padded[3], 16, block_positions=block)[0][:, :330]
     assert _rel_err(out, ref) < 1e-10
 
 
@@ -133,3 +133,21 @@ def test_inference_under_bf16_autocast_runs_in_fp32_and_matches():
             out = ssd_chunked(x, dt, A, B, C, chunk_size=64)
     assert out.dtype == torch.float32
     assert _rel_err(out, ref) < 1e-6
+
+
+@pytest.mark.parametrize("cut", [1, 17, 100, 329])
+def test_continuing_from_the_returned_state_equals_one_call(cut):
+    # BiMamba2 takes long rows a block of time at a time: piece by piece from the carried state must
+    # give the whole (chunks restart at the cut; the short first piece pads within itself)
+    from ldarnet.layers.scan import ssd_chunked_continue
+
+    x, dt, A, B, C = _ssd_inputs(330, seed=13, dtype=torch.float64)
+    with torch.no_grad():
+        whole, end = ssd_chunked_continue(x, dt, A, B, C, None, chunk_size=16)
+        head, state = ssd_chunked_continue(x[:, :cut], dt[:, :cut], A, B[:, :cut], C[:, :cut], None, chunk_size=16)
+        kept = state.clone()
+        tail, last = ssd_chunked_continue(x[:, cut:], dt[:, cut:], A, B[:, cut:], C[:, cut:], state, chunk_size=16)
+    assert torch.equal(state, kept)  # the caller's state is not changed in place
+    assert _rel_err(torch.cat([head, tail], dim=1), ssd_sequential(x, dt, A, B, C)) < 1e-10
+    assert _rel_err(whole, ssd_sequential(x, dt, A, B, C)) < 1e-10
+    assert _rel_err(last, end) < 1e-10

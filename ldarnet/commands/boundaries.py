@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--overlap", type=int, help="minimum overlap of neighbouring windows; each base is read at least overlap/2 "
                         "from a window edge (default: twice the outer attention's reach plus the router's centring span, "
                         "3072 for the shipped ldarnet-proxy-multispecies)")
-    parser.add_argument("--window", type=int, help="window length in bases (default: 4 x overlap, at least 4096)")
+    parser.add_argument("--window", type=int, help="window length in bases (default: 16 x overlap, at least 4096)")
     parser.add_argument("--batch-size", type=int, help="windows per model call (default: about 8192 bases per call)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice, all cores); "

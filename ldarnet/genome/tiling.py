@@ -39,7 +39,12 @@ from .regions import Segment
 __all__ = ["Piece", "check_tiling", "default_tiling", "iter_boundaries", "plan_windows"]
 
 DEFAULT_WINDOW = 4096  # the smallest default window
-TOKENS_PER_CALL = 8192  # bases per model call; past ~8k the CPU working set leaves L3 (notes/cpu-calibration.md)
+# Default window = this many overlaps: the overlap's share of the work is 1/16 (1/4 at four overlaps).
+# Longer windows cost no more per base since BiMamba2 takes long rows in blocks of time (CPU_MIXER_BLOCK):
+# the shipped proxy's kept bases per second were 1.04-1.28x higher at 49,152-base windows than at 12,288,
+# alternating in one process.
+WINDOW_OVERLAPS = 16
+TOKENS_PER_CALL = 8192  # bases per model call for short windows; past ~8k the CPU working set leaves L3 (notes/cpu-calibration.md)
 FALLBACK_OVERLAP = 2048  # when the outer encoder's receptive field is not known
 
 
@@ -74,8 +79,9 @@ def default_tiling(model: torch.nn.Module) -> dict[str, int]:
     A base's boundary probability depends on the outer encoder's local attention, which reaches
     ``window_size[0]`` bases either side; beyond that the windowed and whole-sequence values agree
     (measured on a trained ldarnet-proxy: max |dp| 2e-5 past 1,024 bp from an edge, against 0.02-0.08
-    and ~1% flipped boundaries within it). So the overlap is twice that reach, the window four times
-    the overlap (at least ``DEFAULT_WINDOW``), and the batch about ``TOKENS_PER_CALL`` bases. A router
+    and ~1% flipped boundaries within it). So the overlap is twice that reach, the window
+    ``WINDOW_OVERLAPS`` times the overlap (at least ``DEFAULT_WINDOW``), and the batch about
+    ``TOKENS_PER_CALL`` bases (one window, for windows that long). A router
     centred over a moving span (``router_centering_span``) adds the span to the reach. Models without
     such a config (with global attention, or centred over whole sequences) get ``FALLBACK_OVERLAP``.
     """
@@ -93,7 +99,7 @@ def default_tiling(model: torch.nn.Module) -> dict[str, int]:
             span = getattr(config, "router_centering_span", 0)
             reach = reach + span if span > 0 else None
     overlap = 2 * (reach + 1) if reach else FALLBACK_OVERLAP
-    window = max(DEFAULT_WINDOW, 4 * overlap)
+    window = max(DEFAULT_WINDOW, WINDOW_OVERLAPS * overlap)
     return {"window": window, "overlap": overlap, "batch_size": max(1, TOKENS_PER_CALL // window)}
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..vocab import reverse_within_length
 from . import gpu
-from .scan import ssd_chunked
+from .scan import ssd_chunked_continue
 
 # The SSD's chunk length on CPU, independent of the config's ``chunk_size`` (which the GPU kernel
 # and parity tests use): the result does not depend on it beyond float rounding. Shorter chunks spend
@@ -30,6 +30,9 @@ from .scan import ssd_chunked
 # at either preset's shapes, alternating in one process on 2 threads (proxy, L = 12,288: 103 / 84 / 119 ms;
 # 120m, L = 4096: 273 / 255 / 282 ms). None: use the config's value.
 CPU_CHUNK_SIZE: int | None = 64
+# Positions per block of the no-grad CPU mixer on unpadded rows (BiMamba2._forward_in_blocks); longer rows
+# go block by block, so a layer's intermediates stay the size of one block whatever the window. None: off.
+CPU_MIXER_BLOCK: int | None = 4096
 
 
 class RMSNorm(nn.Module):
@@ -90,6 +93,8 @@ class BiMamba2(nn.Module):
         # Checked on the host only on CPU, where it costs nothing; on GPU the general path avoids a sync.
         full = not x.is_cuda and bool((lengths == length).all())
         inplace = not torch.is_grad_enabled()  # in-place elementwise ops only where autograd keeps nothing
+        if inplace and full and CPU_MIXER_BLOCK and length > CPU_MIXER_BLOCK and not torch.is_autocast_enabled("cpu"):
+            return self._forward_in_blocks(x, CPU_MIXER_BLOCK)
         keep = mask.unsqueeze(-1).to(x.dtype)
         zxbcdt = self.in_proj(x)
         if not full:
@@ -121,6 +126,48 @@ class BiMamba2(nn.Module):
         out = self.out_proj(fused.to(x.dtype))
         return out if full else out * keep
 
+    def _forward_in_blocks(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """``forward`` for unpadded rows without autograd, ``step`` positions at a time.
+
+        The forward direction sweeps the blocks in order and the reverse direction from the end, each
+        carrying its SSD state (``ssd_chunked_continue``) and taking its convolution's history from
+        the neighbouring block; the reverse sweep adds its half of the fused output and applies
+        ``out_proj`` block by block. Only ``in_proj``'s output and the fused output are full length:
+        at 49,152 positions the whole-row path spent ~40% more per position than at 12,288, because
+        its intermediates left the cache. Same arithmetic as ``forward``, up to rounding.
+        """
+        b, length, d_model = x.shape
+        k, width = self.d_conv, self.d_inner + 2 * self.d_state
+        z, xbc, dt_all = torch.split(self.in_proj(x), [self.d_inner, width, self.nheads], dim=-1)
+        w = self.conv_weight.to(x.dtype).transpose(1, 2).contiguous()  # (2, k, C), as in _conv
+        bias, A = self.conv_bias.to(x.dtype), -torch.exp(self.A_log.float())
+        chunk = CPU_CHUNK_SIZE or self.chunk_size
+        fused = torch.empty(b, length, self.d_inner, dtype=torch.float32, device=x.device)
+        out = torch.empty(b, length, d_model, dtype=x.dtype, device=x.device)
+        starts = list(range(0, length, step))
+        for direction in (0, 1):
+            state = None
+            for s in starts if direction == 0 else reversed(starts):
+                e = min(length, s + step)
+                if direction == 0:  # history: the k - 1 positions before the block
+                    lo = max(0, s - (k - 1))
+                    src, hist, dt = xbc[:, lo:e].contiguous(), s - lo, dt_all[:, s:e]
+                else:  # reversed, with the k - 1 positions after the block as its history
+                    hi = min(length, e + k - 1)
+                    src, hist, dt = xbc[:, s:hi].flip(1), hi - e, dt_all[:, s:e].flip(1)
+                conv = _causal_conv_silu_(src, w[direction], bias[direction], torch.empty_like(src))[:, hist:]
+                xs, B, C = torch.split(conv, [self.d_inner, self.d_state, self.d_state], dim=-1)
+                xs = xs.reshape(b, e - s, self.nheads, self.headdim)
+                dt = F.softplus(dt + self.dt_bias[direction].to(dt.dtype))
+                y, state = ssd_chunked_continue(xs, dt, A[direction], B, C, state, chunk)
+                y = y.addcmul_(xs, self.D[direction][:, None].to(y.dtype)).reshape(b, e - s, self.d_inner)
+                g = self._gated_norm(y.flip(1) if direction else y, F.silu(z[:, s:e].float()), direction)
+                if direction == 0:
+                    fused[:, s:e] = g
+                else:
+                    out[:, s:e] = self.out_proj(fused[:, s:e].add_(g).to(x.dtype))
+        return out
+
     def _conv(self, xbc: torch.Tensor, xbc_rev: torch.Tensor, inplace: bool) -> torch.Tensor:
         """Causal depthwise convolution + SiLU, a separate kernel per direction: two (B, L, C) -> (2, B, L, C).
 
@@ -140,15 +187,13 @@ class BiMamba2(nn.Module):
             outs = []
         for direction, src in enumerate((xbc, xbc_rev)):
             if inplace:
-                o = torch.mul(src, w[direction, k - 1], out=out[direction]).add_(bias[direction])  # lag 0
-                for lag in range(1, min(k, length)):
-                    o[:, lag:].addcmul_(src[:, : length - lag], w[direction, k - 1 - lag])
+                _causal_conv_silu_(src, w[direction], bias[direction], out[direction])
             else:
                 o = src * w[direction, k - 1] + bias[direction]
                 for lag in range(1, min(k, length)):
                     o = o + F.pad(src[:, : length - lag] * w[direction, k - 1 - lag], (0, 0, lag, 0))
                 outs.append(o)
-        return F.silu(out, inplace=True) if inplace else F.silu(torch.stack(outs))
+        return out if inplace else F.silu(torch.stack(outs))
 
     def _gated_norm(self, y: torch.Tensor, gate: torch.Tensor, direction: int) -> torch.Tensor:
         """RMSNorm(y * silu(z)) * weight * fusion scale, one direction (Mamba-2's norm_before_gate=False).
@@ -162,6 +207,19 @@ class BiMamba2(nn.Module):
         scale = torch.linalg.vector_norm(g, dim=-1, keepdim=True).div_(math.sqrt(g.shape[-1]))
         scale = scale.square_().add_(self.eps).rsqrt_()
         return g.mul_(scale).mul_(w)
+
+
+def _causal_conv_silu_(src: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out`` = SiLU(causal depthwise convolution of ``src``), zero before its first position; no autograd.
+
+    src and out (B, T, C), contiguous; w (k, C), each tap's weights contiguous (a strided weight row
+    kept every tap's multiply-add from vectorising); bias (C,). Returns ``out``.
+    """
+    k, length = w.shape[0], src.shape[1]
+    o = torch.mul(src, w[k - 1], out=out).add_(bias)  # lag 0
+    for lag in range(1, min(k, length)):
+        o[:, lag:].addcmul_(src[:, : length - lag], w[k - 1 - lag])
+    return F.silu(o, inplace=True)
 
 
 def _reverse(t: torch.Tensor, lengths: torch.Tensor, full: bool) -> torch.Tensor:

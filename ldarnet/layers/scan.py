@@ -130,10 +130,37 @@ def ssd_chunked(
     A = A.reshape(-1, 1, 1, h) if A.dim() > 1 else A  # broadcasts against (b, chunks, Q, h)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, dt, A, B, C)):
         return _ssd_autograd(x, dt, A, B, C, Q)[:, :length]
-    return _ssd_inference(x, dt, A, B, C, Q)[:, :length]
+    return _ssd_inference(x, dt, A, B, C, Q)[0][:, :length]
 
 
-def _ssd_inference(x, dt, A, B, C, Q: int, block_positions: int = 2048) -> torch.Tensor:
+def ssd_chunked_continue(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                         state: torch.Tensor | None, chunk_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """``ssd_chunked`` without autograd, continued from the state a previous call returned.
+
+    Running a sequence in consecutive pieces, each from the last one's state, gives ``ssd_chunked``
+    of the whole (up to rounding): a caller can take a long sequence a block of time at a time.
+
+    Parameters
+    ----------
+    x, dt, A, B, C, chunk_size
+        As ``ssd_chunked``; A is (H,) or (batch, 1, H).
+    state : (batch, N, H*P) fp32 (fp64 for fp64 inputs), or None for a zero state.
+
+    Returns
+    -------
+    (y, state)
+        y (batch, L, H, P) in x's dtype; the state after the last position.
+    """
+    b, length, h, p = x.shape
+    Q = max(1, min(chunk_size, length))
+    x, dt, B, C = (_pad_time(t, Q) for t in (x, dt, B, C))  # zero dt: the state passes the padding unchanged
+    A = A.reshape(-1, 1, 1, h) if A.dim() > 1 else A
+    y, state = _ssd_inference(x, dt, A, B, C, Q, state=state)
+    return y[:, :length], state
+
+
+def _ssd_inference(x, dt, A, B, C, Q: int, block_positions: int = 2048,
+                   state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``ssd_chunked`` without autograd, on inputs padded to a multiple of Q: in-place elementwise
     ops, and the sequence taken in blocks of ``block_positions`` so that every intermediate is the
     size of one block (memory stays flat in length; a block's tensors stay in the last-level cache).
@@ -141,21 +168,25 @@ def _ssd_inference(x, dt, A, B, C, Q: int, block_positions: int = 2048) -> torch
     Runs in fp32 (fp64 for fp64 inputs) with autocast off, whatever the caller's autocast: the in-place products
     (``baddbmm_``, ``out=``) cannot take autocast's bf16 operands into an fp32 state, and the
     decays exp(cs_i - cs_j) and the carried state are the sums bf16 would round worst. The output
-    comes back in ``x``'s dtype."""
+    comes back in ``x``'s dtype, with the state after the last position (``state``: the one before the
+    first; None: zero)."""
     compute = torch.promote_types(x.dtype, torch.float32)  # fp32, or fp64 when the caller asks for it
     with torch.autocast(device_type=x.device.type, enabled=False):
-        y = _ssd_inference_fp32(*(t.to(compute) for t in (x, dt, A, B, C)), Q, block_positions)
-    return y.to(x.dtype)
+        y, state = _ssd_inference_fp32(*(t.to(compute) for t in (x, dt, A, B, C)), Q, block_positions, state)
+    return y.to(x.dtype), state
 
 
-def _ssd_inference_fp32(x, dt, A, B, C, Q: int, block_positions: int) -> torch.Tensor:
+def _ssd_inference_fp32(x, dt, A, B, C, Q: int, block_positions: int,
+                        state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     b, padded, h, p = x.shape
     n, c = B.shape[-1], padded // Q
     xv, dtv = x.view(b, c, Q, h, p), dt.view(b, c, Q, h)
     Bc, Cc = B.view(b, c, Q, n), C.view(b, c, Q, n)
     lower = torch.ones(Q, Q, dtype=x.dtype, device=x.device).tril()
     y = torch.empty(b, c, Q, h, p, dtype=x.dtype, device=x.device)
-    state = torch.zeros(b, n, h * p, dtype=x.dtype, device=x.device)  # state at the end of the last chunk done
+    fresh = state is None  # a zero state: the first chunk reads nothing from it
+    # the state at the end of the last chunk done (a copy: the caller's tensor is not changed in place)
+    state = torch.zeros(b, n, h * p, dtype=x.dtype, device=x.device) if fresh else state.to(x.dtype).clone()
     per_block = max(1, block_positions // Q)
     for first in range(0, c, per_block):
         blk = slice(first, min(c, first + per_block))
@@ -182,17 +213,16 @@ def _ssd_inference_fp32(x, dt, A, B, C, Q: int, block_positions: int) -> torch.T
         gate = torch.exp(cs[:, :, -1, :]).view(b, g, 1, h, 1)  # decay across each whole chunk
         off = torch.empty(g, b, Q, h * p, dtype=x.dtype, device=x.device)  # C_t . (state entering t's chunk)
         for i in range(g):
-            if first + i == 0:
+            if first + i == 0 and fresh:
                 off[i].zero_()
             else:
                 torch.bmm(Cb[:, i], state, out=off[i])
                 state.view(b, n, h, p).mul_(gate[:, i])
-            if first + i < c - 1:
-                state.baddbmm_(Bb[:, i].transpose(1, 2), Xw[:, i])
+            state.baddbmm_(Bb[:, i].transpose(1, 2), Xw[:, i])
         out = y[:, blk]
         torch.mul(off.view(g, b, Q, h, p).transpose(0, 1), torch.exp(cs).unsqueeze(-1), out=out)
         out.add_(y_in.transpose(2, 3))
-    return y.view(b, c * Q, h, p)
+    return y.view(b, c * Q, h, p), state
 
 
 def _ssd_autograd(x, dt, A, B, C, Q: int) -> torch.Tensor:
