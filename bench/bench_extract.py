@@ -34,7 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _shown(path) -> str:
     """A path as the committed JSON records it: relative to the repository, never this machine's absolute path."""
     path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"<temporary folder>/{path.name}"
+    if path.is_relative_to(ROOT):
+        return str(path.relative_to(ROOT))
+    if path.is_relative_to(ROOT.parent / "shared"):  # the shared data beside the project, as its README names it
+        return f"../{path.relative_to(ROOT.parent)}"
+    return f"<temporary folder>/{path.name}"
 sys.path.insert(0, str(ROOT))
 
 from ldarnet import LDARNet, LDARNetConfig, atomic_write_json, encode  # noqa: E402
