@@ -30,6 +30,12 @@ from ldarnet.genome import default_tiling, open_fasta, sequence_source  # noqa: 
 from ldarnet.layers import mamba2  # noqa: E402
 
 
+def _shown(path: str) -> str:
+    """A path as the committed JSON records it: relative to the repository, never this machine's absolute path."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else resolved.name
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -73,8 +79,7 @@ def main(argv=None) -> int:
     for row in rows:
         row["kept_vs_smallest_whole_row"] = row["kept_bp_per_s"] / base["kept_bp_per_s"]
     atomic_write_json(args.out, {"command": " ".join(["python", *sys.argv]), "threads": args.threads,
-                                 "checkpoint": "checkpoints/ldarnet-proxy-multispecies" if args.checkpoint.endswith(
-                                     "ldarnet-proxy-multispecies") else Path(args.checkpoint).name,
+                                 "checkpoint": _shown(args.checkpoint),
                                  "overlap": overlap, "bases": bases, "rounds": args.rounds, "load_average_before": load,
                                  "load_average_after": os.getloadavg(), "rows": rows}, indent=1)
     for row in rows:
