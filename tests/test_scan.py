@@ -151,3 +151,11 @@ def test_continuing_from_the_returned_state_equals_one_call(cut):
     assert _rel_err(torch.cat([head, tail], dim=1), ssd_sequential(x, dt, A, B, C)) < 1e-10
     assert _rel_err(whole, ssd_sequential(x, dt, A, B, C)) < 1e-10
     assert _rel_err(last, end) < 1e-10
+
+
+def test_continuing_refuses_autograd():
+    from ldarnet.layers.scan import ssd_chunked_continue
+
+    x, dt, A, B, C = _ssd_inputs(20, seed=14)
+    with pytest.raises(RuntimeError, match="no autograd"):
+        ssd_chunked_continue(x.requires_grad_(), dt, A, B, C, None)

@@ -151,6 +151,8 @@ def ssd_chunked_continue(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: 
     (y, state)
         y (batch, L, H, P) in x's dtype; the state after the last position.
     """
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, dt, A, B, C)):
+        raise RuntimeError("ssd_chunked_continue has no autograd (it updates its state in place); use ssd_chunked")
     b, length, h, p = x.shape
     Q = max(1, min(chunk_size, length))
     x, dt, B, C = (_pad_time(t, Q) for t in (x, dt, B, C))  # zero dt: the state passes the padding unchanged
