@@ -25,15 +25,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_extract import _shown  # noqa: E402  (how committed JSON names a path)
 from ldarnet import atomic_write_json, encode, load_pretrained  # noqa: E402
 from ldarnet.genome import default_tiling, open_fasta, sequence_source  # noqa: E402
 from ldarnet.layers import mamba2  # noqa: E402
-
-
-def _shown(path: str) -> str:
-    """A path as the committed JSON records it: relative to the repository, never this machine's absolute path."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else resolved.name
 
 
 def main(argv=None) -> int:

@@ -132,9 +132,10 @@ class BiMamba2(nn.Module):
         The forward direction sweeps the blocks in order and the reverse direction from the end, each
         carrying its SSD state (``ssd_chunked_continue``) and taking its convolution's history from
         the neighbouring block; the reverse sweep adds its half of the fused output and applies
-        ``out_proj`` block by block. Only ``in_proj``'s output and the fused output are full length:
-        at 49,152 positions the whole-row path spent ~40% more per position than at 12,288, because
-        its intermediates left the cache. Same arithmetic as ``forward``, up to rounding.
+        ``out_proj`` block by block. Only ``in_proj``'s output and the fused output are full length, so
+        the intermediates stay in cache: the shipped proxy's extraction ran 1.17x (12,288-base windows)
+        and 1.14x (49,152) as fast as with whole rows, alternating in one process (bench/bench_windows.py).
+        Same arithmetic as ``forward``, up to rounding.
         """
         b, length, d_model = x.shape
         k, width = self.d_conv, self.d_inner + 2 * self.d_state
@@ -176,9 +177,7 @@ class BiMamba2(nn.Module):
         depthwise kernel that does not vectorise well for a 4-tap filter.
         """
         k, length = self.d_conv, xbc.shape[1]
-        # (2, k, C): each tap's C weights contiguous; a strided (stride-k) weight row made every tap's
-        # multiply 2-3x slower (TensorIterator does not vectorise a strided broadcast operand)
-        w = self.conv_weight.to(xbc.dtype).transpose(1, 2).contiguous()
+        w = self.conv_weight.to(xbc.dtype).transpose(1, 2).contiguous()  # (2, k, C): see _causal_conv_silu_
         bias = self.conv_bias.to(xbc.dtype)
         if inplace:
             out = torch.empty(2, *xbc.shape, dtype=xbc.dtype, device=xbc.device)
