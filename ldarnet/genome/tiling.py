@@ -40,10 +40,10 @@ __all__ = ["Piece", "check_tiling", "default_tiling", "iter_boundaries", "plan_w
 
 DEFAULT_WINDOW = 4096  # the smallest default window
 # Default window = this many overlaps: the overlap's share of the work is 1/16 (1/4 at four overlaps).
-# Longer windows cost about as much per computed base (34.4k vs 36.1k bp/s for the shipped proxy, BiMamba2
-# taking long rows in blocks of time: CPU_MIXER_BLOCK), so the smaller overlap share wins: it kept 32.2k
-# bases per second at 49,152-base windows against 27.1k at 12,288 (and 23.2k for the old default, 12,288
-# with whole-row mixers), alternating in one process: bench/bench_windows.py.
+# Longer windows cost about as much per computed base (BiMamba2 takes long rows in blocks of time:
+# CPU_MIXER_BLOCK), so the smaller overlap share wins. The shipped proxy, alternating in one process
+# (bench/bench_windows.py), kept 1.39x as many bases per second at 49,152-base windows as the old default
+# (12,288, whole-row mixer) in one run, 1.14x in another, the host running at about half the speed.
 WINDOW_OVERLAPS = 16
 TOKENS_PER_CALL = 8192  # bases per model call for short windows; past ~8k the CPU working set leaves L3 (notes/cpu-calibration.md)
 FALLBACK_OVERLAP = 2048  # when the outer encoder's receptive field is not known

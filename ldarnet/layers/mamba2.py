@@ -132,10 +132,12 @@ class BiMamba2(nn.Module):
         The forward direction sweeps the blocks in order and the reverse direction from the end, each
         carrying its SSD state (``ssd_chunked_continue``) and taking its convolution's history from
         the neighbouring block; the reverse sweep adds its half of the fused output and applies
-        ``out_proj`` block by block. Only ``in_proj``'s output and the fused output are full length, so
-        the intermediates stay in cache: the shipped proxy's extraction ran 1.17x (12,288-base windows)
-        and 1.14x (49,152) as fast as with whole rows, alternating in one process (bench/bench_windows.py).
-        Same arithmetic as ``forward``, up to rounding.
+        ``out_proj`` block by block. Only ``in_proj``'s output and the fused output are full length:
+        at 49,152 positions one extraction of the shipped proxy adds 0.27 GB to the process's peak
+        against 0.35 GB with whole rows. Its speed depends on the host (bench/bench_windows.py, arms
+        alternating in one process): 1.17x (12,288-base windows) and 1.14x (49,152) the whole-row rate
+        in one run, 0.95x and 1.01x in another, the host running at about half the speed. Same arithmetic as
+        ``forward``, up to rounding.
         """
         b, length, d_model = x.shape
         k, width = self.d_conv, self.d_inner + 2 * self.d_state
